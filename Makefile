@@ -1,0 +1,27 @@
+# Two entry points: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The torch to install when the venv has none. Any torch >= 2.2 (CUDA builds included) works.
+TORCH ?= torch==2.13.0
+
+.PHONY: setup demo test clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[dev,logs]"
+	# LPIPS/perceptual trunk weights ship in this wheel; --no-deps because it declares torchvision.
+	$(PY) -m pip install -q --no-deps "stlpips-pytorch==0.0.2"
+	touch $@
+
+demo: setup
+	$(VENV)/bin/blur2blur demo
+
+test: setup
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) demo_out

@@ -1,0 +1,196 @@
+"""Command line: parse arguments, then call the library. Every command is a library function too."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="run folder (config, logs, checkpoints)")
+    p.add_argument("--preset", default="cpu-small", help="cpu-small | official | paper (default cpu-small)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set iters=2000 --set lr=1e-4 (repeatable)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="blur2blur",
+        description="Camera-specific deblurring from unpaired data (Blur2Blur, CVPR 2024).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("check-data", help="validate a dataset layout and report every problem")
+    p.add_argument("root", help="folder with trainA, trainB, trainC, trainD, testA[, testA_gt]")
+    p.add_argument("--crop", type=int, default=256, help="training crop size to check against")
+    p.add_argument("--quick", action="store_true", help="read headers only (no full decode)")
+
+    p = sub.add_parser("simulate", help="render what a camera profile would capture")
+    p.add_argument("input", help="a sharp image or a folder of them")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--profile", default="unknown", help="shipped profile name or a YAML path")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-motion", action="store_true", help="the camera's sharp capture")
+    p.add_argument("--no-noise", action="store_true", help="no sensor noise")
+    p.add_argument("--list-profiles", action="store_true", help="list shipped profiles and exit")
+
+    p = sub.add_parser("make-dataset", help="build a full dataset layout from sharp photos")
+    p.add_argument("photos", help="folder of sharp photos")
+    p.add_argument("out", help="dataset root to create")
+    p.add_argument("--known", default="known", help="known-domain camera profile")
+    p.add_argument("--unknown", default="unknown", help="the target camera's profile")
+    p.add_argument("--ratio", default="0.6:0.4", help="B:S split of the camera's training scenes")
+    p.add_argument("--tile", type=int, default=None, help="cut photos into NxN tiles first")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("known-set", help="build the known-blur set K from the camera's sharp images")
+    p.add_argument("sharp", help="the camera's sharp images (trainB)")
+    p.add_argument("out", help="output folder for K")
+    p.add_argument("--profile", default="known", help="known-domain camera profile")
+    p.add_argument("--variants", type=int, default=4, help="blur draws per sharp image")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("train-deblurrer", help="train a NAFNet deblurrer on paired images")
+    p.add_argument("--data", help="dataset root: uses trainC (blurry) / trainD (sharp)")
+    p.add_argument("--blur", help="folder of blurry images (instead of --data)")
+    p.add_argument("--sharp", help="folder of sharp images matched by file stem")
+    _add_train_args(p)
+
+    p = sub.add_parser("train-translator", help="train the blur translator T (B -> known blur)")
+    p.add_argument("--data", required=True, help="dataset root (trainA = B, trainB = S)")
+    p.add_argument("--known-set", help="folder of the known-blur set K (default: built from trainB)")
+    _add_train_args(p)
+
+    p = sub.add_parser("deblur", help="deblur an image or a folder: deblurrer(translator(y))")
+    p.add_argument("input", help="image file or folder")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--deblurrer", required=True, help="deblurrer checkpoint (path without extension)")
+    p.add_argument("--translator", help="translator checkpoint; omit to apply the deblurrer directly")
+    p.add_argument("--save-translated", action="store_true", help="also write T(y) to OUT/translated")
+    p.add_argument("--device", default="auto")
+
+    p = sub.add_parser("evaluate", help="PSNR and SSIM (both conventions) of outputs vs ground truth")
+    p.add_argument("pred", help="folder of outputs")
+    p.add_argument("gt", help="folder of ground truth, matched by file stem")
+    p.add_argument("--json", help="also write per-image results to this JSON file")
+
+    p = sub.add_parser("demo", help="end-to-end demo on bundled photos (about 10 minutes on 2 cores)")
+    p.add_argument("--photos", help="folder of sharp colour photos (default: photos bundled with scikit-image)")
+    p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--set-deblurrer", action="append", default=[], metavar="KEY=VALUE",
+                   help="override the deblurrers' cpu-small config")
+    p.add_argument("--set-translator", action="append", default=[], metavar="KEY=VALUE",
+                   help="override the translator's cpu-small config")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from blur2blur.io import ImageReadError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (ValueError, FileNotFoundError, NotADirectoryError, FloatingPointError, ImageReadError) as err:
+        print(f"blur2blur {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    cmd = args.command
+    if cmd == "check-data":
+        from blur2blur.data.layout import check_layout
+
+        report = check_layout(args.root, crop_size=args.crop, deep=not args.quick)
+        print(report.format())
+        return 0 if report.ok else 1
+
+    if cmd == "simulate":
+        from blur2blur.simulate import simulate_path, list_profiles
+
+        if args.list_profiles:
+            print("\n".join(list_profiles()))
+            return 0
+        written = simulate_path(args.input, args.out, args.profile, seed=args.seed,
+                                motion=not args.no_motion, noise=not args.no_noise)
+        print(f"wrote {len(written)} image(s) to {args.out}")
+        return 0
+
+    if cmd == "make-dataset":
+        from blur2blur.simulate import make_dataset
+
+        b, s = (float(v) for v in args.ratio.split(":"))
+        counts = make_dataset(args.photos, args.out, args.known, args.unknown, ratio=(b, s),
+                              tile=args.tile, seed=args.seed)
+        print(json.dumps(counts, indent=1))
+        return 0
+
+    if cmd == "known-set":
+        from blur2blur.data.known_blur import build_known_blur_set
+
+        written = build_known_blur_set(args.sharp, args.out, args.profile, args.variants, args.seed)
+        print(f"wrote {len(written)} known-blur images to {args.out}")
+        return 0
+
+    if cmd == "train-deblurrer":
+        from blur2blur.train.config import DeblurrerConfig, make_config
+        from blur2blur.train.deblurrer import train_deblurrer
+
+        if args.data:
+            blur, sharp = Path(args.data) / "trainC", Path(args.data) / "trainD"
+        elif args.blur and args.sharp:
+            blur, sharp = Path(args.blur), Path(args.sharp)
+        else:
+            raise ValueError("give --data ROOT or both --blur and --sharp")
+        cfg = make_config(DeblurrerConfig, args.preset, args.overrides)
+        ckpt = train_deblurrer(blur, sharp, args.out, cfg, preset=args.preset, device=args.device,
+                               progress=not args.no_progress)
+        print(f"deblurrer saved to {ckpt}.safetensors")
+        return 0
+
+    if cmd == "train-translator":
+        from blur2blur.data.known_blur import build_known_blur_set
+        from blur2blur.train.config import TranslatorConfig, make_config
+        from blur2blur.train.translator import train_translator
+
+        cfg = make_config(TranslatorConfig, args.preset, args.overrides)
+        root = Path(args.data)
+        known = Path(args.known_set) if args.known_set else Path(args.out) / "known_blur_set"
+        if not args.known_set:
+            build_known_blur_set(root / "trainB", known, cfg.known_profile, cfg.k_variants, cfg.seed,
+                                 progress=not args.no_progress)
+        ckpt = train_translator(root / "trainA", known, args.out, cfg, preset=args.preset,
+                                device=args.device, progress=not args.no_progress)
+        print(f"translator saved to {ckpt}.safetensors")
+        return 0
+
+    if cmd == "deblur":
+        from blur2blur.infer.pipeline import DeblurPipeline
+
+        pipe = DeblurPipeline.from_checkpoints(args.deblurrer, args.translator, device=args.device)
+        written = pipe.run_folder(args.input, args.out, save_translated=args.save_translated)
+        print(f"wrote {len(written)} image(s) to {args.out}")
+        return 0
+
+    if cmd == "evaluate":
+        from blur2blur.metrics.evaluate import evaluate_folders, format_table
+
+        results = evaluate_folders(args.pred, args.gt)
+        print(format_table(results))
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1))
+        return 0
+
+    if cmd == "demo":
+        from blur2blur.demo import run_demo
+
+        run_demo(out_dir=args.out, photos=args.photos, seed=args.seed, device=args.device,
+                 deblurrer_overrides=args.set_deblurrer, translator_overrides=args.set_translator)
+        return 0
+
+    raise AssertionError(f"unhandled command {cmd}")

@@ -1,0 +1,36 @@
+import pytest
+
+from blur2blur.train.config import (DeblurrerConfig, TranslatorConfig, load_config, make_config,
+                                    parse_overrides, save_config)
+
+
+def test_presets_differ_where_the_paper_and_code_differ():
+    official = make_config(TranslatorConfig, "official")
+    paper = make_config(TranslatorConfig, "paper")
+    assert official.gan_mode == "hinge" and official.lambda_gp == 1e-4 and official.batch == 1
+    assert paper.gan_mode == "vanilla" and paper.lambda_gp == 0.005 and paper.batch == 16
+    small = make_config(TranslatorConfig, "cpu-small")
+    assert small.crop < official.crop
+
+
+def test_overrides_are_parsed_as_yaml():
+    cfg = make_config(DeblurrerConfig, "cpu-small", ["lr=1e-4", "enc_blk_nums=[1,2]", "augment=false"])
+    assert cfg.lr == pytest.approx(1e-4)
+    assert cfg.enc_blk_nums == [1, 2]
+    assert cfg.augment is False
+    assert parse_overrides({"iters": 3}) == {"iters": 3}
+
+
+def test_unknown_preset_and_field_are_named():
+    with pytest.raises(ValueError, match="unknown preset 'fast'"):
+        make_config(DeblurrerConfig, "fast")
+    with pytest.raises(ValueError, match="itres"):
+        make_config(DeblurrerConfig, "cpu-small", ["itres=3"])
+    with pytest.raises(ValueError, match="key=value"):
+        parse_overrides(["iters"])
+
+
+def test_config_round_trip(tmp_path):
+    cfg = make_config(TranslatorConfig, "paper", ["iters=7"])
+    save_config(cfg, tmp_path / "c.yaml", "paper")
+    assert load_config(tmp_path / "c.yaml") == cfg

@@ -1,0 +1,92 @@
+"""One or a few training iterations of each recipe at tiny size: they run and change the weights."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from blur2blur.io import write_image
+from blur2blur.nets.weights import load_model
+from blur2blur.train.config import DeblurrerConfig, TranslatorConfig, make_config
+from blur2blur.train.deblurrer import train_deblurrer
+from blur2blur.train.translator import TranslatorTrainer, train_translator
+from tests.conftest import smooth_photo
+
+TINY_DEBLURRER = ["width=8", "enc_blk_nums=[1,1]", "dec_blk_nums=[1,1]", "crop=32", "batch=2",
+                  "iters=3", "log_every=1", "save_every=2"]
+TINY_TRANSLATOR = ["base_channel=8", "num_res=1", "ndf=8", "n_layers=2", "crop=32", "batch=2",
+                   "iters=2", "decay_start=1", "log_every=1", "save_every=2", "perc_weights=random"]
+
+
+def _write_set(folder, rng, n, size=40):
+    for i in range(n):
+        write_image(folder / f"im{i}.png", smooth_photo(rng, size, size + 8))
+
+
+def test_deblurrer_recipe_trains_and_saves(tmp_path, rng):
+    _write_set(tmp_path / "blur", rng, 3)
+    _write_set(tmp_path / "sharp", np.random.default_rng(0), 3)
+    cfg = make_config(DeblurrerConfig, "cpu-small", TINY_DEBLURRER)
+    ckpt = train_deblurrer(tmp_path / "blur", tmp_path / "sharp", tmp_path / "run", cfg,
+                           device="cpu", progress=False)
+    model = load_model(ckpt)
+    assert model(torch.rand(1, 3, 37, 53)).shape == (1, 3, 37, 53)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3]
+    assert all(np.isfinite(r["train/psnr"]) for r in log)
+    assert (tmp_path / "run" / "config.yaml").is_file()
+
+
+def test_deblurrer_unmatched_pairs_are_named(tmp_path, rng):
+    _write_set(tmp_path / "blur", rng, 2)
+    _write_set(tmp_path / "sharp", rng, 1)
+    cfg = make_config(DeblurrerConfig, "cpu-small", TINY_DEBLURRER)
+    with pytest.raises(ValueError, match="im1"):
+        train_deblurrer(tmp_path / "blur", tmp_path / "sharp", tmp_path / "run", cfg,
+                        device="cpu", progress=False)
+
+
+@pytest.mark.parametrize("gan_mode", ["hinge", "vanilla", "lsgan"])
+def test_translator_step_updates_both_networks(gan_mode):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cfg = make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + [f"gan_mode={gan_mode}"])
+        trainer = TranslatorTrainer(cfg, torch.device("cpu"))
+    t0 = [p.detach().clone() for p in trainer.T.parameters()]
+    d0 = [p.detach().clone() for p in trainer.D.parameters()]
+    losses = trainer.step(torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32))
+    assert all(np.isfinite(v) for v in losses.values())
+    assert losses["loss/gp"] >= 0
+    assert any(not torch.equal(a, b) for a, b in zip(t0, trainer.T.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d0, trainer.D.parameters()))
+    # The perceptual network is frozen.
+    assert not any(p.requires_grad for p in trainer.perc.parameters())
+
+
+def test_translator_lr_is_constant_then_decays_to_zero():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cfg = make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + ["iters=4", "decay_start=2"])
+        trainer = TranslatorTrainer(cfg, torch.device("cpu"))
+    lrs = []
+    for _ in range(4):
+        lrs.append(trainer.opt_t.param_groups[0]["lr"])
+        trainer.step(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32))
+    lrs.append(trainer.opt_t.param_groups[0]["lr"])
+    assert lrs == pytest.approx([cfg.lr, cfg.lr, cfg.lr, cfg.lr / 2, 0.0])
+
+
+def test_translator_recipe_writes_checkpoints(tmp_path, rng):
+    _write_set(tmp_path / "B", rng, 3)
+    _write_set(tmp_path / "K", rng, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cfg = make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR)
+        ckpt = train_translator(tmp_path / "B", tmp_path / "K", tmp_path / "run", cfg,
+                                device="cpu", progress=False)
+    T = load_model(ckpt)
+    outs = T(torch.rand(1, 3, 37, 53))
+    assert [tuple(o.shape[-2:]) for o in outs][-1] == (37, 53)
+    assert (tmp_path / "run" / "discriminator.safetensors").is_file()
