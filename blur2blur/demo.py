@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from blur2blur.data.known_blur import build_known_blur_set
 from blur2blur.infer.pipeline import DeblurPipeline
 from blur2blur.io import list_images, read_image, write_image
-from blur2blur.metrics.evaluate import evaluate_folders, format_table
+from blur2blur.metrics.evaluate import evaluate_folders
 from blur2blur.simulate import make_dataset
 from blur2blur.train.config import DeblurrerConfig, TranslatorConfig, make_config
 from blur2blur.train.deblurrer import train_deblurrer
@@ -138,10 +138,11 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
 
 
 def _table(metrics: dict) -> str:
-    """Markdown table of mean metrics per method; the per-method tables come from format_table."""
-    first = next(iter(metrics.values()))["mean"]
-    keys = list(first)
-    lines = ["| method | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    """Markdown table of the mean metrics of every method, columns named with their conventions."""
+    first = next(iter(metrics.values()))
+    keys = list(first["mean"])
+    labels = [first["labels"].get(k, k) for k in keys]
+    lines = ["| method | " + " | ".join(labels) + " |", "|---|" + "---|" * len(keys)]
     for name, label in METHODS.items():
         vals = metrics[name]["mean"]
         lines.append(f"| {label} | " + " | ".join(f"{vals[k]:.4f}" if "ssim" in k else f"{vals[k]:.2f}"
@@ -156,6 +157,8 @@ def _side_by_side(results: Path, gt_dir: Path, report: Path, stems: list[str]) -
         tiles = [read_image(results / c / f"{stem}.png") for c in cols]
         gt = [p for p in list_images(gt_dir) if p.stem == stem]
         tiles.append(read_image(gt[0]))
+        zoom = max(1, 256 // tiles[0].shape[0])  # small tiles are enlarged (nearest) to be seen
+        tiles = [t.repeat(zoom, axis=0).repeat(zoom, axis=1) for t in tiles]
         gap = np.ones((tiles[0].shape[0], 4, 3), np.float32)
         row = np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1)
         write_image(report / "side_by_side" / f"{stem}.png", row)

@@ -106,7 +106,60 @@ class TranslatorConfig:
         return {"input_nc": 3, "ndf": self.ndf, "n_layers": self.n_layers}
 
 
+@dataclass
+class KernelConfig:
+    """Joint training of the bkse kernel extractor F and blur operator G on paired crops.
+
+    Loss: Charbonnier of G(x, F(x, y)) against y (plus a KL term for the VAE variant).
+    Defaults follow Tran et al. (CVPR 2021): Adam 1e-4, betas (0.9, 0.99), cosine annealing with
+    warm restarts every `restart_every` iterations down to `lr_min`, 256 px crops, 600K iterations.
+    """
+
+    nf: int = 64
+    front_RBs: int = 10
+    back_RBs: int = 20
+    kernel_dim: int = 512
+    recon_nf: int = 64
+    use_vae: bool = False
+    kl_weight: float = 1e-4
+    charbonnier_eps: float = 1e-3
+    crop: int = 256
+    batch: int = 16
+    iters: int = 600_000
+    lr: float = 1e-4
+    lr_min: float = 1e-7
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
+    restart_every: int = 150_000
+    augment: bool = True
+    seed: int = 0
+    num_workers: int = 0
+    log_every: int = 100
+    save_every: int = 5000
+
+    def net_kwargs(self) -> dict[str, Any]:
+        return {"nf": self.nf, "front_RBs": self.front_RBs, "back_RBs": self.back_RBs,
+                "kernel_dim": self.kernel_dim, "recon_nf": self.recon_nf, "use_vae": self.use_vae}
+
+
 PRESETS: dict[type, dict[str, dict[str, Any]]] = {
+    KernelConfig: {
+        "official": {},
+        "paper": {},
+        "cpu-small": {
+            "nf": 16,
+            "front_RBs": 2,
+            "back_RBs": 2,
+            "kernel_dim": 64,
+            "recon_nf": 16,
+            "crop": 128,
+            "batch": 4,
+            "iters": 1000,
+            "lr": 3e-4,
+            "restart_every": 1000,
+            "log_every": 50,
+            "save_every": 500,
+        },
+    },
     DeblurrerConfig: {
         # NAFNet-GoPro width 32 as published.
         "official": {},

@@ -1,0 +1,39 @@
+"""Run one camera profile over an image or a folder of images (the `simulate` command)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .camera import Camera
+from .profile import CameraProfile
+
+
+def simulate_path(src, out_dir, profile: str | os.PathLike | CameraProfile = "unknown", seed: int = 0,
+                  motion: bool = True, noise: bool = True, progress: bool = False) -> list[Path]:
+    """Capture every image of ``src`` (a file or a folder) with ``profile`` into ``out_dir``.
+
+    Image number i (in sorted order) uses seed ``seed + i``; outputs are ``out_dir/<stem>.png``.
+    Returns the written paths.
+    """
+    from tqdm.auto import tqdm
+
+    from blur2blur.io import list_images, read_image, write_image
+
+    src = Path(src)
+    if src.is_dir():
+        files = list_images(src)
+    elif src.is_file():
+        files = [src]
+    else:
+        raise FileNotFoundError(f"input {src} does not exist")
+    if not files:
+        raise ValueError(f"no images found in {src}")
+    camera = Camera(profile)
+    out_dir = Path(out_dir)
+    written = []
+    for i, f in enumerate(tqdm(files, desc=f"simulate {camera.profile.name}", disable=not progress)):
+        out = out_dir / f"{f.stem}.png"
+        write_image(out, camera.capture(read_image(f), seed + i, motion=motion, noise=noise))
+        written.append(out)
+    return written

@@ -1,0 +1,237 @@
+"""Camera profiles: the named, documented parameters of a simulated camera, stored as YAML.
+
+Units
+-----
+Blur lengths are pixels of image motion. When ``reference_size`` is set they are pixels at an
+image whose longer side is ``reference_size`` pixels, and they scale with the image: a 512 px image
+gets 4x the blur of a 128 px one (the same shake seen at a higher resolution). With
+``reference_size: null`` the lengths are absolute pixels whatever the image size.
+
+The nominal blur path length is ``shake_speed * exposure`` (times the size scale), so blur grows
+with exposure. Each capture draws its length uniformly in ``[1 - length_spread, 1 + length_spread]``
+times the nominal length.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
+
+RESPONSE_TYPES = {
+    # type -> allowed keys besides "type" (with defaults)
+    "gamma": {"gamma": 2.2},
+    "srgb": {},
+    "filmic": {"gamma": 2.2, "contrast": 5.0, "midpoint": 0.45},
+    "linear": {},
+}
+NOISE_KEYS = {"photon_scale": None, "read_sigma": 0.0}
+
+
+class ProfileError(ValueError):
+    """A camera profile is invalid or cannot be found; the message says which field and why."""
+
+
+@dataclass
+class CameraProfile:
+    """Parameters of a simulated camera.
+
+    Attributes:
+        name: profile name (defaults to the YAML file stem).
+        type: "trajectory" (render random camera shake) or "kernels" (convolve with a kernel
+            drawn from the ``kernels`` file).
+        exposure: exposure time in seconds; the blur length is ``shake_speed * exposure``.
+        shake_speed: image motion speed in pixels per second (at ``reference_size``).
+        length_spread: relative spread of the blur length per capture, in [0, 1).
+        curviness: 0 = straight-line blur, ~1 = strongly curved paths (heading changes ~pi).
+        rotation_speed: in-plane rotation speed in radians per second (about the image centre);
+            the rotation over an exposure is at most ``rotation_speed * exposure``.
+        n_subframes: minimum number of sub-frames per exposure; raised automatically so that
+            consecutive sub-frames are at most 0.5 px apart.
+        reference_size: longer image side (px) at which blur lengths are expressed; None = absolute.
+        gain: linear exposure gain applied to the linearised scene (1 = unchanged; >1 may clip).
+        response: camera response curve, a dict with ``type`` in "gamma" ({gamma}),
+            "srgb", "filmic" ({gamma, contrast, midpoint}: a normalised sigmoid applied after
+            the gamma) or "linear".
+        noise: {photon_scale: electrons at white (None or 0 = no shot noise),
+            read_sigma: Gaussian read noise std in linear [0,1] units}.
+        sharp_noise_scale: noise std multiplier for sharp (motion=False) captures.
+        colour_cast: per-channel linear gains (R, G, B) applied before the response.
+        jpeg_quality: JPEG quality 1..100 applied at the end, or None for no compression.
+        kernels: for type "kernels", path of a kernel file (PNG, .npy, .mat); relative paths in a
+            YAML file are resolved against the YAML's folder.
+    """
+
+    name: str = "camera"
+    type: str = "trajectory"
+    exposure: float = 1.0 / 60.0
+    shake_speed: float = 300.0
+    length_spread: float = 0.3
+    curviness: float = 0.3
+    rotation_speed: float = 0.5
+    n_subframes: int = 16
+    reference_size: int | None = 128
+    gain: float = 1.0
+    response: dict = field(default_factory=lambda: {"type": "gamma", "gamma": 2.2})
+    noise: dict = field(default_factory=lambda: {"photon_scale": 4000.0, "read_sigma": 0.001})
+    sharp_noise_scale: float = 1.0
+    colour_cast: tuple = (1.0, 1.0, 1.0)
+    jpeg_quality: int | None = None
+    kernels: str | None = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field; normalise the nested dicts (defaults filled). Raises ProfileError."""
+        where = f"camera profile {self.name!r}"
+        if self.type not in ("trajectory", "kernels"):
+            raise ProfileError(f"{where}: type must be 'trajectory' or 'kernels', got {self.type!r}")
+        for key in ("exposure", "shake_speed", "rotation_speed", "curviness", "gain"):
+            value = getattr(self, key)
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ProfileError(f"{where}: {key} must be a number >= 0, got {value!r}")
+        if not 0 <= self.length_spread < 1:
+            raise ProfileError(f"{where}: length_spread must be in [0, 1), got {self.length_spread!r}")
+        if int(self.n_subframes) < 1:
+            raise ProfileError(f"{where}: n_subframes must be >= 1, got {self.n_subframes!r}")
+        self.n_subframes = int(self.n_subframes)
+        if self.reference_size is not None and self.reference_size <= 0:
+            raise ProfileError(f"{where}: reference_size must be > 0 or null, got {self.reference_size!r}")
+        self.response = _check_response(self.response, where)
+        self.noise = _check_noise(self.noise, where)
+        if self.sharp_noise_scale < 0:
+            raise ProfileError(f"{where}: sharp_noise_scale must be >= 0")
+        cast = tuple(float(c) for c in self.colour_cast)
+        if len(cast) != 3 or min(cast) <= 0:
+            raise ProfileError(f"{where}: colour_cast must be 3 positive gains, got {self.colour_cast!r}")
+        self.colour_cast = cast
+        if self.jpeg_quality is not None:
+            if not 1 <= int(self.jpeg_quality) <= 100:
+                raise ProfileError(f"{where}: jpeg_quality must be 1..100 or null, got {self.jpeg_quality!r}")
+            self.jpeg_quality = int(self.jpeg_quality)
+        if self.type == "kernels":
+            if not self.kernels:
+                raise ProfileError(
+                    f"{where} (type kernels) needs a kernels file: set `kernels:` in the YAML to a "
+                    "PNG/.npy/.mat path (e.g. Levin09.mat) or pass kernels=... to load_profile")
+            if not Path(self.kernels).is_file():
+                raise ProfileError(f"{where}: kernels file {str(self.kernels)!r} does not exist")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of all fields (YAML/JSON friendly)."""
+        d = dataclasses.asdict(self)
+        d["colour_cast"] = list(self.colour_cast)
+        return d
+
+    def blur_scale(self, height: int, width: int) -> float:
+        """Factor turning profile pixel lengths into pixels of an image of this size."""
+        if self.reference_size is None:
+            return 1.0
+        return max(height, width) / float(self.reference_size)
+
+
+def _check_response(resp: Any, where: str) -> dict:
+    if not isinstance(resp, dict) or "type" not in resp:
+        raise ProfileError(f"{where}: response must be a mapping with a 'type', got {resp!r}")
+    kind = resp["type"]
+    if kind not in RESPONSE_TYPES:
+        raise ProfileError(f"{where}: response type {kind!r} unknown; use one of {sorted(RESPONSE_TYPES)}")
+    allowed = RESPONSE_TYPES[kind]
+    extra = sorted(set(resp) - set(allowed) - {"type"})
+    if extra:
+        raise ProfileError(f"{where}: response type {kind!r} has unknown keys {extra}; allowed {sorted(allowed)}")
+    out = {"type": kind, **allowed}
+    for key in allowed:
+        if key in resp:
+            out[key] = float(resp[key])
+    if out.get("gamma", 1.0) <= 0 or out.get("contrast", 1.0) <= 0:
+        raise ProfileError(f"{where}: response gamma and contrast must be > 0")
+    if not 0 < out.get("midpoint", 0.5) < 1:
+        raise ProfileError(f"{where}: response midpoint must be in (0, 1)")
+    return out
+
+
+def _check_noise(noise: Any, where: str) -> dict:
+    if noise is None:
+        noise = {}
+    if not isinstance(noise, dict):
+        raise ProfileError(f"{where}: noise must be a mapping, got {noise!r}")
+    extra = sorted(set(noise) - set(NOISE_KEYS))
+    if extra:
+        raise ProfileError(f"{where}: noise has unknown keys {extra}; allowed {sorted(NOISE_KEYS)}")
+    out = {**NOISE_KEYS, **noise}
+    ps = out["photon_scale"]
+    if ps is not None and (not isinstance(ps, (int, float)) or ps < 0):
+        raise ProfileError(f"{where}: noise.photon_scale must be >= 0 or null, got {ps!r}")
+    out["photon_scale"] = None if not ps else float(ps)
+    if out["read_sigma"] is None or out["read_sigma"] < 0:
+        raise ProfileError(f"{where}: noise.read_sigma must be >= 0, got {out['read_sigma']!r}")
+    out["read_sigma"] = float(out["read_sigma"])
+    return out
+
+
+def list_profiles() -> list[str]:
+    """Names of the shipped profiles (usable with load_profile)."""
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+
+
+def _resolve_path(value: str, base: Path) -> str:
+    p = Path(os.path.expandvars(os.path.expanduser(str(value))))
+    if not p.is_absolute():
+        p = base / p
+    return str(p)
+
+
+def load_profile(name_or_path: str | os.PathLike | CameraProfile, **overrides: Any) -> CameraProfile:
+    """Load a shipped profile by name ("known", "unknown", "levin") or a YAML file path.
+
+    ``overrides`` replace fields after reading (e.g. ``kernels="/data/Levin09.mat"``); a relative
+    ``kernels`` override is taken relative to the current directory. Unknown keys are an error.
+    """
+    if isinstance(name_or_path, CameraProfile):
+        data = name_or_path.to_dict()
+        base = Path.cwd()
+    else:
+        text = str(name_or_path)
+        path = Path(text)
+        if not path.suffix and not path.exists():
+            path = PROFILES_DIR / f"{text}.yaml"
+            if not path.is_file():
+                raise ProfileError(f"unknown camera profile {text!r}; shipped profiles: {list_profiles()} "
+                                   "(or give a YAML file path)")
+        if not path.is_file():
+            raise ProfileError(f"camera profile file {str(path)!r} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ProfileError(f"camera profile {str(path)!r} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ProfileError(f"camera profile {str(path)!r} must be a YAML mapping")
+        data.setdefault("name", path.stem)
+        base = path.resolve().parent
+        if data.get("kernels"):
+            data["kernels"] = _resolve_path(data["kernels"], base)
+    if overrides.get("kernels"):
+        overrides["kernels"] = _resolve_path(overrides["kernels"], Path.cwd())
+    data.update(overrides)
+    known = {f.name for f in dataclasses.fields(CameraProfile)}
+    extra = sorted(set(data) - known)
+    if extra:
+        raise ProfileError(f"camera profile {data.get('name')!r} has unknown keys {extra}; "
+                           f"allowed keys: {sorted(known)}")
+    return CameraProfile(**data)
+
+
+def save_profile(profile: CameraProfile, path: str | os.PathLike) -> Path:
+    """Write the profile as YAML (all fields); returns the path. Creates parent folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(profile.to_dict(), sort_keys=False))
+    return path
