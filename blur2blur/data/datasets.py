@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from blur2blur.data.augment import Augment
 from blur2blur.io import ImageReadError, image_info, read_image
 
 logger = logging.getLogger("blur2blur.data")
@@ -27,14 +28,14 @@ class _CropDataset(Dataset):
     """Shared machinery: image cache, bad-file bookkeeping, crop + augmentation."""
 
     def __init__(self, items: Sequence[tuple[Path, ...]], crop_size: int | None,
-                 augment: bool, cache: bool):
+                 augment: "bool | Augment", cache: bool):
         if len(items) == 0:
             raise ValueError(f"{type(self).__name__}: no images given")
         if crop_size is not None and int(crop_size) < 1:
             raise ValueError(f"crop_size must be a positive integer or None, got {crop_size}")
         self.items = [tuple(Path(p) for p in item) for item in items]
         self.crop_size = None if crop_size is None else int(crop_size)
-        self.augment = bool(augment)
+        self.augment = Augment.from_flag(augment)
         self.cache = bool(cache)
         self._cache: dict[Path, np.ndarray] = {}
         self._bad: set[int] = set()
@@ -94,16 +95,15 @@ class _CropDataset(Dataset):
         if self.crop_size is not None:
             top, left = self._offset(h), self._offset(w)  # drawn once: shared by all arrays
             arrays = [random_crop_pad(a, self.crop_size, top, left) for a in arrays]
-        if self.augment:
-            hflip, vflip, rot = (bool(b) for b in torch.randint(2, (3,)).tolist())
-            square = arrays[0].shape[0] == arrays[0].shape[1]
-            if hflip:
-                arrays = [a[:, ::-1] for a in arrays]
-            if vflip:
-                arrays = [a[::-1] for a in arrays]
-            if rot and square:
-                arrays = [a.swapaxes(0, 1) for a in arrays]  # with the flips: all 8 symmetries
-        return [_to_float_tensor(a) for a in arrays]
+        hflip, vflip, rot = self.augment.draw_geometry()
+        square = arrays[0].shape[0] == arrays[0].shape[1]
+        if hflip:
+            arrays = [a[:, ::-1] for a in arrays]
+        if vflip:
+            arrays = [a[::-1] for a in arrays]
+        if rot and square:
+            arrays = [a.swapaxes(0, 1) for a in arrays]  # with the flips: all 8 symmetries
+        return self.augment.jitter_all([_to_float_tensor(a) for a in arrays])
 
     def _offset(self, size: int) -> int:
         """Random crop start along an axis of `size` pixels (0 when padding is needed)."""
@@ -115,14 +115,15 @@ class PairedCrops(_CropDataset):
     """Random crops of (blurry, sharp) pairs, e.g. from `layout.pair_by_stem(trainC, trainD)`.
 
     pairs: list of (blur_path, sharp_path); crop_size: square crop side in pixels (None = whole
-    image, no rotation for non-square images).  augment: random horizontal/vertical flips and
-    90-degree rotation, identical for both images.  cache: keep decoded images in memory (stored
+    image, no rotation for non-square images).  augment: True (random horizontal/vertical flips
+    and 90-degree rotation, each with probability 0.5), False, or an `Augment` with per-transform
+    probabilities and colour jitter; identical for both images.  cache: keep decoded images in memory (stored
     as uint8/uint16; per DataLoader worker process).  check_sizes: compare the two images' header
     sizes now and raise ValueError listing every mismatched pair.
     Item: {"blur": 3xHxW float32, "sharp": 3xHxW float32, "name": stem of the blurry file}.
     """
 
-    def __init__(self, pairs: Sequence[tuple], crop_size: int | None = 256, augment: bool = True,
+    def __init__(self, pairs: Sequence[tuple], crop_size: int | None = 256, augment: "bool | Augment" = True,
                  cache: bool = True, check_sizes: bool = True):
         for pair in pairs:
             if len(pair) != 2:
@@ -163,7 +164,7 @@ class UnpairedCrops(_CropDataset):
     Item: {"image": 3xHxW float32 in [0, 1], "name": file stem}.
     """
 
-    def __init__(self, files: Sequence, crop_size: int | None = 256, augment: bool = True,
+    def __init__(self, files: Sequence, crop_size: int | None = 256, augment: "bool | Augment" = True,
                  cache: bool = True):
         super().__init__([(f,) for f in files], crop_size, augment, cache)
 

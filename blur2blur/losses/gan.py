@@ -91,22 +91,28 @@ def _sum_outputs(out) -> torch.Tensor:
 
 
 def gradient_penalty(D, real: torch.Tensor, fake: torch.Tensor, target: float = 1.0,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+                     generator: torch.Generator | None = None,
+                     alpha: torch.Tensor | None = None) -> torch.Tensor:
     """WGAN-GP penalty mean_i (||grad_x D(x_i)||_2 - target)^2 on per-sample interpolates.
 
     x_i = a_i * real_i + (1 - a_i) * fake_i with a_i ~ U[0, 1) drawn per sample (from
     ``generator`` if given, on the inputs' device); real and fake are detached, so only D gets
     gradients. D may return one tensor or a list (their sums are added). The norm is taken over
     all non-batch dimensions. Differentiable w.r.t. D's parameters (create_graph=True). Any
-    batch size. Returns a scalar; multiply by lambda_gp yourself.
+    batch size. Returns a scalar; multiply by lambda_gp yourself. ``alpha`` (N values in [0, 1])
+    overrides the random draw, e.g. to give every sample of a global batch the same mixing
+    weight however the batch is split over processes.
     """
     if real.shape != fake.shape:
         raise ValueError(f"shape mismatch: real {tuple(real.shape)} vs fake {tuple(fake.shape)}")
     if real.dim() < 2:
         raise ValueError(f"expected batched inputs (N, ...), got shape {tuple(real.shape)}")
     n = real.shape[0]
-    alpha = torch.rand((n,) + (1,) * (real.dim() - 1), generator=generator,
-                       device=real.device, dtype=real.dtype)
+    shape = (n,) + (1,) * (real.dim() - 1)
+    if alpha is None:
+        alpha = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
+    else:
+        alpha = alpha.to(device=real.device, dtype=real.dtype).reshape(shape)
     interp = (alpha * real.detach() + (1.0 - alpha) * fake.detach()).requires_grad_(True)
     with torch.enable_grad():
         score = _sum_outputs(D(interp))

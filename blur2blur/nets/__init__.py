@@ -6,6 +6,7 @@ import torch.nn as nn
 
 from .kernel_space import KernelWizard
 from .mimo_unet import MIMOUNet
+from .multiscale import ThreeScales
 from .nafnet import NAFNet
 from .patchgan import PatchGAN
 from .restormer import Restormer
@@ -19,6 +20,14 @@ NETWORKS: dict[str, type] = {
     "unet": UNet,
     "kernel_wizard": KernelWizard,
 }
+
+
+def _nafnet_three_scales(**kwargs) -> nn.Module:
+    return ThreeScales(NAFNet(**kwargs))
+
+
+# Translator backbones for the paper's ablation: each returns [quarter, half, full] outputs.
+NETWORKS["nafnet_3scales"] = _nafnet_three_scales
 
 
 def build_network(name: str, **kwargs) -> nn.Module:

@@ -21,7 +21,8 @@ class DeblurrerConfig:
     """Training of a known-domain deblurrer (NAFNet) on paired blurry/sharp crops.
 
     Defaults follow NAFNet's GoPro recipe: PSNR loss, AdamW (betas 0.9, 0.9), cosine decay to
-    `lr_min`, gradient-norm clipping, 256 px crops.
+    `lr_min`, gradient-norm clipping, 256 px crops. `net` is "nafnet" (fields width..dec_blk_nums)
+    or "restormer" (fields restormer_*; the defaults are the official motion-deblurring model).
     """
 
     net: str = "nafnet"
@@ -29,6 +30,12 @@ class DeblurrerConfig:
     enc_blk_nums: list[int] = field(default_factory=lambda: [1, 1, 1, 28])
     middle_blk_num: int = 1
     dec_blk_nums: list[int] = field(default_factory=lambda: [1, 1, 1, 1])
+    restormer_dim: int = 48
+    restormer_blocks: list[int] = field(default_factory=lambda: [4, 6, 6, 8])
+    restormer_refinement: int = 4
+    restormer_heads: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
+    restormer_ffn: float = 2.66
+    amp: str = "none"
     crop: int = 256
     batch: int = 32
     iters: int = 200_000
@@ -45,6 +52,12 @@ class DeblurrerConfig:
 
     def net_kwargs(self) -> dict[str, Any]:
         """Constructor arguments of the network this config trains."""
+        if self.net == "restormer":
+            return {"dim": self.restormer_dim, "num_blocks": list(self.restormer_blocks),
+                    "num_refinement_blocks": self.restormer_refinement,
+                    "heads": list(self.restormer_heads), "ffn_expansion_factor": self.restormer_ffn}
+        if self.net != "nafnet":
+            raise ValueError(f"deblurrer net must be 'nafnet' or 'restormer', got {self.net!r}")
         return {
             "width": self.width,
             "enc_blk_nums": list(self.enc_blk_nums),
@@ -61,14 +74,28 @@ class TranslatorConfig:
     penalty of weight 1e-4 on the full-resolution scale, one PatchGAN shared by the three MIMO
     scales (GAN losses averaged over scales), VGG16 perceptual loss against the input at each scale
     (summed over scales) times `lambda_rec`, Adam 2e-4 with betas (0.5, 0.999), learning rate
-    constant then linearly decayed to zero from `decay_start`.
+    constant then linearly decayed to zero from `decay_start`, horizontal flips only.
+
+    net: "mimo_unet" (num_res 8; 20 = MIMO-UNet+), "unet" (levels), or "nafnet" (width, blocks;
+    its quarter/half outputs are the full output resized). gan_mode: vanilla | hinge | lsgan |
+    wgan. k_source: where the known-blur set K comes from: "simulate" (the simulator's
+    `known_profile` applied to S), "transfer" (bkse blur transfer from trainC/trainD with the
+    kernel network `kernel_wizard`, built once) or "online" (a fresh transfer every step).
+    Curriculum (paper): per batch, only the `curriculum_order` ("blurriest" or "sharpest")
+    fraction of the camera crops, ranked by variance of the Laplacian, is optimised; the fraction
+    grows linearly from `curriculum_start` to 1 at iteration `curriculum_until`.
     """
 
     net: str = "mimo_unet"
     base_channel: int = 32
     num_res: int = 8
+    levels: int = 4
+    width: int = 32
+    enc_blk_nums: list[int] = field(default_factory=lambda: [1, 1, 1, 28])
+    dec_blk_nums: list[int] = field(default_factory=lambda: [1, 1, 1, 1])
     ndf: int = 64
     n_layers: int = 3
+    disc_per_scale: bool = False
     init_gain: float = 0.02
     gan_mode: str = "hinge"
     lambda_gp: float = 1e-4
@@ -85,22 +112,40 @@ class TranslatorConfig:
     )
     perc_weights: str = "auto"
     perc_normalize: bool = False
+    perc_per_element: bool = True
+    curriculum: bool = False
+    curriculum_start: float = 0.5
+    curriculum_until: int = 200_000
+    curriculum_order: str = "blurriest"
     crop: int = 256
     batch: int = 1
     iters: int = 300_000
     decay_start: int = 100_000
     lr: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    amp: str = "none"
+    k_source: str = "simulate"
     known_profile: str = "known"
+    kernel_wizard: str = ""
     k_variants: int = 4
-    augment: bool = True
+    hflip: float = 0.5
+    vflip: float = 0.0
+    rot90: float = 0.0
+    jitter: float = 0.0
     seed: int = 0
     num_workers: int = 0
     log_every: int = 100
     save_every: int = 5000
 
     def net_kwargs(self) -> dict[str, Any]:
-        return {"base_channel": self.base_channel, "num_res": self.num_res}
+        if self.net == "mimo_unet":
+            return {"base_channel": self.base_channel, "num_res": self.num_res}
+        if self.net == "unet":
+            return {"base_channel": self.base_channel, "levels": self.levels}
+        if self.net == "nafnet":
+            return {"width": self.width, "enc_blk_nums": list(self.enc_blk_nums),
+                    "middle_blk_num": 1, "dec_blk_nums": list(self.dec_blk_nums)}
+        raise ValueError(f"translator net must be mimo_unet, unet or nafnet, got {self.net!r}")
 
     def disc_kwargs(self) -> dict[str, Any]:
         return {"input_nc": 3, "ndf": self.ndf, "n_layers": self.n_layers}
@@ -182,13 +227,25 @@ PRESETS: dict[type, dict[str, dict[str, Any]]] = {
     TranslatorConfig: {
         "official": {},
         # Paper main text: vanilla (log) GAN loss, gradient-penalty weight 0.005, batch 16,
-        # 1M iterations with linear decay over the second half.
+        # 1M iterations with linear decay over the second half, VGG19 perceptual loss averaged
+        # over scales, rotation/flip/colour-jitter augmentation, blur-degree curriculum up to 200K.
         "paper": {
             "gan_mode": "vanilla",
             "lambda_gp": 0.005,
             "batch": 16,
             "iters": 1_000_000,
             "decay_start": 500_000,
+            "perc_arch": "vgg19",
+            "perc_layers": ["relu1_2", "relu2_2", "relu3_4", "relu4_4", "relu5_1"],
+            "perc_layer_weights": [0.2, 0.2, 0.2, 0.2, 0.2],
+            "perc_normalize": True,
+            "rec_scale_reduce": "mean",
+            "curriculum": True,
+            "hflip": 0.5,
+            "vflip": 0.5,
+            "rot90": 0.5,
+            "jitter": 0.5,
+            "k_source": "online",
         },
         "cpu-small": {
             "base_channel": 16,
@@ -199,6 +256,8 @@ PRESETS: dict[type, dict[str, dict[str, Any]]] = {
             "batch": 4,
             "iters": 800,
             "decay_start": 400,
+            "vflip": 0.5,
+            "rot90": 0.5,
             "log_every": 50,
             "save_every": 400,
         },

@@ -1,25 +1,26 @@
-"""Recipe: train a known-domain deblurrer (NAFNet) on paired blurry/sharp images.
+"""Recipe: train a known-domain deblurrer (NAFNet or Restormer) on paired blurry/sharp images.
 
-Used for the known domain C' (trainC/trainD) and, in the demo, for the upper bound trained on the
-camera's own pairs. Loss: NAFNet's PSNR loss; AdamW; cosine decay; gradient-norm clipping.
+Used for the known domain C' (trainC/trainD), for a user without an official checkpoint, and in
+the demo for the upper bound trained on the camera's own pairs. Loss: NAFNet's PSNR loss; AdamW;
+cosine decay to `lr_min`; gradient-norm clipping.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
-from blur2blur.data.datasets import PairedCrops, infinite_loader
+from blur2blur.data.datasets import PairedCrops
 from blur2blur.data.layout import pair_by_stem
-from blur2blur.device import pick_device, seed_everything
+from blur2blur.data.sampling import SeededBatches
+from blur2blur.device import seed_everything
 from blur2blur.losses.pixel import psnr_loss
 from blur2blur.nets import build_network
 from blur2blur.nets.weights import save_model
-from blur2blur.train.config import DeblurrerConfig, save_config
-from blur2blur.train.logger import RunLogger
+from blur2blur.train.config import DeblurrerConfig
+from blur2blur.train.distributed import DistInfo, average_gradients, broadcast_module, setup
+from blur2blur.train.loop import Recipe, run_training
 
 
 def paired_files(blur_dir: str | Path, sharp_dir: str | Path) -> list[tuple[Path, Path]]:
@@ -33,6 +34,71 @@ def paired_files(blur_dir: str | Path, sharp_dir: str | Path) -> list[tuple[Path
     return pairs
 
 
+def autocast(cfg, device: torch.device):
+    """bf16 autocast when `cfg.amp == "bf16"`, else a no-op context."""
+    enabled = getattr(cfg, "amp", "none") == "bf16"
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+class DeblurrerRecipe(Recipe):
+    name = "deblurrer"
+
+    def __init__(self, pairs: list[tuple[Path, Path]], cfg: DeblurrerConfig, info: DistInfo):
+        self.cfg, self.info = cfg, info
+        seed_everything(cfg.seed)
+        self.dataset = PairedCrops(pairs, cfg.crop, augment=cfg.augment)
+        self.model = build_network(cfg.net, **cfg.net_kwargs()).to(info.device)
+        broadcast_module(self.model, info)
+        self.optim = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas),
+                                       weight_decay=cfg.weight_decay)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.optim, T_max=cfg.iters,
+                                                                eta_min=cfg.lr_min)
+
+    def networks(self):
+        return {"net": self.model}
+
+    def optimizers(self):
+        return {"net": self.optim}
+
+    def schedulers(self):
+        return {"net": self.sched}
+
+    def start(self, iteration: int) -> None:
+        self.batches = SeededBatches(self.dataset, self.cfg.batch, self.cfg.seed, start=iteration,
+                                     rank=self.info.rank, world_size=self.info.world_size,
+                                     num_workers=self.cfg.num_workers)
+
+    def step(self, iteration: int) -> dict[str, float]:
+        batch = next(self.batches)
+        dev = self.info.device
+        blur, sharp = batch["blur"].to(dev), batch["sharp"].to(dev)
+        self.model.train()
+        with autocast(self.cfg, dev):
+            out = self.model(blur)
+        loss = psnr_loss(out.float(), sharp)
+        self.optim.zero_grad(set_to_none=True)
+        loss.backward()
+        average_gradients(self.model, self.info)
+        if self.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optim.step()
+        self.sched.step()
+        self._last = (blur[:4].detach(), out[:4].detach().float(), sharp[:4])
+        return {"train/psnr": -loss.item(), "train/lr": self.sched.get_last_lr()[0]}
+
+    def export(self, out_dir: Path, iteration: int) -> Path:
+        stem = Path(out_dir) / "deblurrer"
+        save_model(self.model, stem, self.cfg.net, self.cfg.net_kwargs(),
+                   extra={"iteration": iteration})
+        return stem
+
+    def samples(self):
+        if not hasattr(self, "_last"):
+            return {}
+        blur, out, sharp = self._last
+        return {"samples/blurry": blur, "samples/deblurred": out.clamp(0, 1), "samples/sharp": sharp}
+
+
 def train_deblurrer(
     blur_dir: str | Path,
     sharp_dir: str | Path,
@@ -41,53 +107,13 @@ def train_deblurrer(
     preset: str | None = None,
     device: str | None = "auto",
     progress: bool = True,
+    resume: bool = False,
 ) -> Path:
     """Train on pairs from `blur_dir`/`sharp_dir`; write `out_dir/deblurrer.{safetensors,json}`.
 
-    Returns the checkpoint path stem (give it to `nets.weights.load_model`).
+    Returns the checkpoint path stem (give it to `nets.weights.load_model` or `blur2blur deblur`).
+    Under torchrun the global batch `cfg.batch` is split over the processes.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out_dir / "config.yaml", preset)
-    dev = pick_device(device)
-    seed_everything(cfg.seed)
-
-    dataset = PairedCrops(paired_files(blur_dir, sharp_dir), cfg.crop, augment=cfg.augment)
-    batches = infinite_loader(dataset, cfg.batch, seed=cfg.seed, num_workers=cfg.num_workers)
-    model = build_network(cfg.net, **cfg.net_kwargs()).to(dev)
-    optim = torch.optim.AdamW(
-        model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay
-    )
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=cfg.iters, eta_min=cfg.lr_min)
-    log = RunLogger(out_dir)
-    ckpt = out_dir / "deblurrer"
-
-    model.train()
-    bar = tqdm(range(1, cfg.iters + 1), desc="deblurrer", disable=not progress, dynamic_ncols=True)
-    running = 0.0
-    for it in bar:
-        batch = next(batches)
-        blur, sharp = batch["blur"].to(dev), batch["sharp"].to(dev)
-        loss = psnr_loss(model(blur), sharp)
-        if not math.isfinite(loss.item()):
-            log.close()
-            raise FloatingPointError(
-                f"deblurrer loss became {loss.item()} at iteration {it}; the last good weights are "
-                f"in {ckpt}.safetensors (if a save happened). Lower the learning rate (lr={cfg.lr})."
-            )
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optim.step()
-        sched.step()
-        running += -loss.item()
-        if it % cfg.log_every == 0 or it == cfg.iters:
-            n = cfg.log_every if it % cfg.log_every == 0 else it % cfg.log_every
-            log.scalars(it, {"train/psnr": running / n, "train/lr": sched.get_last_lr()[0]})
-            bar.set_postfix(psnr=f"{running / n:.2f}")
-            running = 0.0
-        if it % cfg.save_every == 0 or it == cfg.iters:
-            save_model(model, ckpt, cfg.net, cfg.net_kwargs(), extra={"iteration": it})
-    log.close()
-    return ckpt
+    info = setup(device)
+    recipe = DeblurrerRecipe(paired_files(blur_dir, sharp_dir), cfg, info)
+    return run_training(recipe, cfg, out_dir, preset, info, resume=resume, progress=progress)

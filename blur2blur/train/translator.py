@@ -1,56 +1,63 @@
 """Recipe: train the blur translator T (camera blur B -> known blur K) adversarially.
 
-T (MIMO-UNet) maps a camera's blurry crop b to three scales; a PatchGAN D, shared by the scales,
-tells crops of the known-blur set K (real, resized to each scale) from T(b) (fake); a perceptual
-loss keeps each output close in content to b at the same scale; a gradient penalty regularises D.
-All weights and choices come from a `TranslatorConfig` (see its presets).
+T maps a camera's blurry crop b to three scales; a PatchGAN D (one shared by the scales, or one
+per scale) tells crops of the known-blur set K (real, resized to each scale) from T(b) (fake); a
+perceptual loss keeps each output close in content to b at the same scale; a gradient penalty
+regularises D. Every choice comes from a `TranslatorConfig` (see its presets).
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from blur2blur.data.datasets import UnpairedCrops, infinite_loader
-from blur2blur.device import pick_device, seed_everything
+from blur2blur.data.augment import Augment
+from blur2blur.data.datasets import UnpairedCrops
+from blur2blur.data.sampling import SeededBatches, mix_seed
+from blur2blur.device import seed_everything
 from blur2blur.io import list_images
 from blur2blur.losses.gan import gan_loss_d, gan_loss_g, gradient_penalty
 from blur2blur.losses.perceptual import PerceptualLoss
 from blur2blur.nets import build_network
 from blur2blur.nets.patchgan import init_weights
 from blur2blur.nets.weights import save_model
-from blur2blur.train.config import TranslatorConfig, save_config
-from blur2blur.train.logger import RunLogger
+from blur2blur.train.config import TranslatorConfig
+from blur2blur.train.curriculum import blur_degree, curriculum_fraction, select_fraction
+from blur2blur.train.deblurrer import autocast
+from blur2blur.train.distributed import DistInfo, average_gradients, broadcast_module, setup
+from blur2blur.train.loop import Recipe, run_training
+
+# Config `net` -> registered network name (each returns [quarter, half, full]).
+TRANSLATOR_NETS = {"mimo_unet": "mimo_unet", "unet": "unet", "nafnet": "nafnet_3scales"}
 
 
-def _images(folder: str | Path, what: str) -> list[Path]:
+def images_in(folder: str | Path, what: str) -> list[Path]:
     files = list_images(folder)
     if not files:
         raise ValueError(f"no images found for {what} in {folder}")
     return files
 
 
-def _set_requires_grad(net: torch.nn.Module, flag: bool) -> None:
+def _set_requires_grad(net: nn.Module, flag: bool) -> None:
     for p in net.parameters():
         p.requires_grad_(flag)
 
 
-def _linear_decay(cfg: TranslatorConfig):
-    """LR factor: 1 until `decay_start`, then linear to 0 at `iters` (steps counted from 0)."""
-    span = max(1, cfg.iters - cfg.decay_start)
+def linear_decay(iters: int, decay_start: int):
+    """LR factor for scheduler step s: 1 until `decay_start`, then linear to 0 at `iters`."""
+    span = max(1, iters - decay_start)
 
     def factor(step: int) -> float:
-        return 1.0 if step < cfg.decay_start else max(0.0, (cfg.iters - step) / span)
+        return 1.0 if step < decay_start else max(0.0, (iters - step) / span)
 
     return factor
 
 
-def _like(x: torch.Tensor, ref: torch.Tensor, mode: str) -> torch.Tensor:
-    """Resize `x` to the spatial size of `ref` (identity when already equal)."""
+def resize_like(x: torch.Tensor, ref: torch.Tensor, mode: str) -> torch.Tensor:
+    """Resize NCHW `x` to the spatial size of `ref` (identity when already equal)."""
     if x.shape[-2:] == ref.shape[-2:]:
         return x
     if mode == "nearest":
@@ -59,131 +66,190 @@ def _like(x: torch.Tensor, ref: torch.Tensor, mode: str) -> torch.Tensor:
 
 
 class TranslatorTrainer:
-    """Holds T, D, the losses and optimisers; `step(b, k)` runs one iteration on NCHW batches."""
+    """T, D, losses and optimisers; `step(b, k)` runs one G step then one D step on NCHW batches.
 
-    def __init__(self, cfg: TranslatorConfig, device: torch.device):
-        self.cfg = cfg
-        self.device = device
-        self.T = build_network(cfg.net, **cfg.net_kwargs()).to(device)
-        self.D = build_network("patchgan", **cfg.disc_kwargs()).to(device)
+    `gp_alpha` (optional, one value per sample of `b`) fixes the gradient-penalty mixing weights;
+    `info` averages gradients across processes under torchrun.
+    """
+
+    def __init__(self, cfg: TranslatorConfig, device: torch.device, info: DistInfo | None = None):
+        if cfg.net not in TRANSLATOR_NETS:
+            raise ValueError(f"translator net must be one of {sorted(TRANSLATOR_NETS)}, got {cfg.net!r}")
+        if cfg.curriculum_order not in ("blurriest", "sharpest"):
+            raise ValueError(f"curriculum_order must be blurriest or sharpest, got {cfg.curriculum_order!r}")
+        self.cfg, self.device = cfg, device
+        self.info = info or DistInfo(device=device)
+        self.T = build_network(TRANSLATOR_NETS[cfg.net], **cfg.net_kwargs()).to(device)
+        n_disc = 3 if cfg.disc_per_scale else 1
+        self.Ds = nn.ModuleList(build_network("patchgan", **cfg.disc_kwargs()) for _ in range(n_disc)).to(device)
         init_weights(self.T, cfg.init_gain)
-        init_weights(self.D, cfg.init_gain)
+        init_weights(self.Ds, cfg.init_gain)
+        broadcast_module(self.T, self.info)
+        broadcast_module(self.Ds, self.info)
         self.perc = PerceptualLoss(
             arch=cfg.perc_arch,
             layers=tuple(cfg.perc_layers),
             layer_weights=tuple(cfg.perc_layer_weights),
             weights=cfg.perc_weights,
             normalize=cfg.perc_normalize,
+            per_element=cfg.perc_per_element,
         ).to(device)
         betas = tuple(cfg.betas)
         self.opt_t = torch.optim.Adam(self.T.parameters(), lr=cfg.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
-        decay = _linear_decay(cfg)
+        self.opt_d = torch.optim.Adam(self.Ds.parameters(), lr=cfg.lr, betas=betas)
+        decay = linear_decay(cfg.iters, cfg.decay_start)
         self.sched_t = torch.optim.lr_scheduler.LambdaLR(self.opt_t, decay)
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, decay)
 
-    def step(self, b: torch.Tensor, k: torch.Tensor) -> dict[str, float]:
-        """One G step then one D step. `b`: camera blurry crops; `k`: known-blur crops (NCHW)."""
+    @property
+    def D(self) -> nn.Module:
+        """The shared discriminator (or the full-resolution one when there is one per scale)."""
+        return self.Ds[-1]
+
+    def _disc(self, scale: int) -> nn.Module:
+        return self.Ds[scale] if len(self.Ds) == 3 else self.Ds[0]
+
+    def step(self, b: torch.Tensor, k: torch.Tensor, iteration: int = 0,
+             gp_alpha: torch.Tensor | None = None) -> dict[str, float]:
+        """One iteration. `b`: camera blurry crops; `k`: known-blur crops (NCHW in [0,1])."""
         cfg = self.cfg
-        outs = self.T(b)
-        reals = [_like(k, o, "bilinear") for o in outs]
-        inputs = [_like(b, o, "nearest") for o in outs]
+        fraction = 1.0
+        if cfg.curriculum:
+            fraction = curriculum_fraction(iteration, cfg.curriculum_start, cfg.curriculum_until)
+            keep = select_fraction(blur_degree(b), fraction, blurriest=cfg.curriculum_order == "blurriest")
+            b = b[keep]
+        self.T.train()
+        with autocast(cfg, self.device):
+            outs = [o.float() for o in self.T(b)]
+        reals = [resize_like(k, o, "bilinear") for o in outs]
+        inputs = [resize_like(b, o, "nearest") for o in outs]
 
         # Translator: fool D at every scale, stay close in content to the input at that scale.
-        _set_requires_grad(self.D, False)
-        g_gan = gan_loss_g([self.D(o) for o in outs], cfg.gan_mode, reduce=cfg.gan_scale_reduce)
+        _set_requires_grad(self.Ds, False)
+        with autocast(cfg, self.device):
+            fake_logits = [self._disc(i)(o).float() for i, o in enumerate(outs)]
+        g_gan = gan_loss_g(fake_logits, cfg.gan_mode, reduce=cfg.gan_scale_reduce)
         rec_terms = torch.stack([self.perc(o, x) for o, x in zip(outs, inputs)])
         rec = rec_terms.sum() if cfg.rec_scale_reduce == "sum" else rec_terms.mean()
         g_loss = g_gan + cfg.lambda_rec * rec
         self.opt_t.zero_grad(set_to_none=True)
         g_loss.backward()
+        average_gradients(self.T, self.info)
         self.opt_t.step()
 
         # Discriminator: K is real, T(b) is fake, at every scale; penalty at full resolution.
-        _set_requires_grad(self.D, True)
+        _set_requires_grad(self.Ds, True)
         fakes = [o.detach() for o in outs]
-        d_gan = gan_loss_d(
-            [self.D(r) for r in reals],
-            [self.D(f) for f in fakes],
-            cfg.gan_mode,
-            reduce=cfg.gan_scale_reduce,
-        )
+        with autocast(cfg, self.device):
+            real_logits = [self._disc(i)(r).float() for i, r in enumerate(reals)]
+            fake_logits = [self._disc(i)(f).float() for i, f in enumerate(fakes)]
+        d_gan = gan_loss_d(real_logits, fake_logits, cfg.gan_mode, reduce=cfg.gan_scale_reduce)
         d_loss = d_gan
         gp = torch.zeros((), device=b.device)
         if cfg.lambda_gp > 0:
-            gp = gradient_penalty(self.D, reals[-1], fakes[-1], target=cfg.gp_target)
+            n = min(reals[-1].shape[0], fakes[-1].shape[0])
+            alpha = None if gp_alpha is None else gp_alpha[:n]
+            gp = gradient_penalty(self.D, reals[-1][:n], fakes[-1][:n], target=cfg.gp_target, alpha=alpha)
             d_loss = d_loss + cfg.lambda_gp * gp
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
+        average_gradients(self.Ds, self.info)
         self.opt_d.step()
         self.sched_t.step()
         self.sched_d.step()
+        self._last = (b[:4].detach(), fakes[-1][:4], k[:4].detach())
         return {
             "loss/g_total": g_loss.item(),
             "loss/g_gan": g_gan.item(),
             "loss/rec": rec.item(),
             "loss/d_gan": d_gan.item(),
             "loss/gp": gp.item(),
+            "curriculum/fraction": fraction,
+            "train/lr": self.sched_t.get_last_lr()[0],
         }
+
+
+class TranslatorRecipe(Recipe):
+    name = "translator"
+
+    def __init__(self, blurry: list[Path], known: list[Path] | None, cfg: TranslatorConfig,
+                 info: DistInfo, online_k=None, sharp: list[Path] | None = None):
+        """`known`: files of K (k_source simulate/transfer); or `online_k` (a callable mapping a
+        sharp batch to a known-blur batch) with the camera's `sharp` files (k_source online)."""
+        self.cfg, self.info = cfg, info
+        seed_everything(cfg.seed)
+        aug = Augment(hflip=cfg.hflip, vflip=cfg.vflip, rot90=cfg.rot90, jitter=cfg.jitter)
+        self.data_b = UnpairedCrops(blurry, cfg.crop, augment=aug)
+        self.online_k = online_k
+        self.data_k = UnpairedCrops(sharp if online_k is not None else known, cfg.crop, augment=aug)
+        self.trainer = TranslatorTrainer(cfg, info.device, info)
+
+    def networks(self):
+        return {"T": self.trainer.T, "D": self.trainer.Ds}
+
+    def optimizers(self):
+        return {"T": self.trainer.opt_t, "D": self.trainer.opt_d}
+
+    def schedulers(self):
+        return {"T": self.trainer.sched_t, "D": self.trainer.sched_d}
+
+    def start(self, iteration: int) -> None:
+        # Separate streams for B and K: no geometric transform is shared between the two sets.
+        kw = dict(start=iteration, rank=self.info.rank, world_size=self.info.world_size,
+                  num_workers=self.cfg.num_workers)
+        self.batches_b = SeededBatches(self.data_b, self.cfg.batch, self.cfg.seed, **kw)
+        self.batches_k = SeededBatches(self.data_k, self.cfg.batch, self.cfg.seed + 1, **kw)
+
+    def step(self, iteration: int) -> dict[str, float]:
+        dev = self.info.device
+        b = next(self.batches_b)["image"].to(dev)
+        k = next(self.batches_k)["image"].to(dev)
+        if self.online_k is not None:
+            k = self.online_k(k)
+        # Mixing weights of the penalty drawn for the global batch, this process's slice taken.
+        gen = torch.Generator().manual_seed(mix_seed(self.cfg.seed, 3, iteration))
+        local = self.cfg.batch // self.info.world_size
+        alpha = torch.rand(self.cfg.batch, generator=gen)[self.info.rank * local:(self.info.rank + 1) * local]
+        return self.trainer.step(b, k, iteration, gp_alpha=alpha)
+
+    def export(self, out_dir: Path, iteration: int) -> Path:
+        cfg = self.cfg
+        stem = Path(out_dir) / "translator"
+        save_model(self.trainer.T, stem, TRANSLATOR_NETS[cfg.net], cfg.net_kwargs(),
+                   extra={"iteration": iteration})
+        save_model(self.trainer.D, Path(out_dir) / "discriminator", "patchgan", cfg.disc_kwargs(),
+                   extra={"iteration": iteration})
+        return stem
+
+    def samples(self):
+        if not hasattr(self.trainer, "_last"):
+            return {}
+        b, t, k = self.trainer._last
+        return {"samples/input_b": b, "samples/translated": t.clamp(0, 1), "samples/known_k": k}
 
 
 def train_translator(
     blurry_dir: str | Path,
-    known_dir: str | Path,
+    known_dir: str | Path | None,
     out_dir: str | Path,
     cfg: TranslatorConfig,
     preset: str | None = None,
     device: str | None = "auto",
     progress: bool = True,
+    resume: bool = False,
+    online_k=None,
+    sharp_dir: str | Path | None = None,
 ) -> Path:
-    """Train T on camera blurry images (`blurry_dir`, the set B) against the known-blur set K
-    (`known_dir`). Writes `out_dir/translator.*` and `out_dir/discriminator.*`; returns the
-    translator checkpoint path stem."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out_dir / "config.yaml", preset)
-    dev = pick_device(device)
-    seed_everything(cfg.seed)
-
-    # Separate datasets and loaders: no geometric transform is shared between B and K.
-    data_b = UnpairedCrops(_images(blurry_dir, "the camera's blurry set B"), cfg.crop, augment=cfg.augment)
-    data_k = UnpairedCrops(_images(known_dir, "the known-blur set K"), cfg.crop, augment=cfg.augment)
-    batches_b = infinite_loader(data_b, cfg.batch, seed=cfg.seed, num_workers=cfg.num_workers)
-    batches_k = infinite_loader(data_k, cfg.batch, seed=cfg.seed + 1, num_workers=cfg.num_workers)
-
-    trainer = TranslatorTrainer(cfg, dev)
-    log = RunLogger(out_dir)
-    ckpt = out_dir / "translator"
-    sums: dict[str, float] = {}
-    bar = tqdm(range(1, cfg.iters + 1), desc="translator", disable=not progress, dynamic_ncols=True)
-    for it in bar:
-        b = next(batches_b)["image"].to(dev)
-        k = next(batches_k)["image"].to(dev)
-        losses = trainer.step(b, k)
-        bad = [name for name, v in losses.items() if not math.isfinite(v)]
-        if bad:
-            log.close()
-            raise FloatingPointError(
-                f"translator loss {bad} became non-finite at iteration {it}; last good weights are "
-                f"in {ckpt}.safetensors if a save happened. Try a lower lr (lr={cfg.lr})."
-            )
-        for name, v in losses.items():
-            sums[name] = sums.get(name, 0.0) + v
-        if it % cfg.log_every == 0 or it == cfg.iters:
-            n = cfg.log_every if it % cfg.log_every == 0 else it % cfg.log_every
-            means = {name: v / n for name, v in sums.items()}
-            means["train/lr"] = trainer.sched_t.get_last_lr()[0]
-            log.scalars(it, means)
-            bar.set_postfix(g=f"{means['loss/g_gan']:.3f}", d=f"{means['loss/d_gan']:.3f}",
-                            rec=f"{means['loss/rec']:.3f}")
-            sums = {}
-        if it % cfg.save_every == 0 or it == cfg.iters:
-            save_model(trainer.T, ckpt, cfg.net, cfg.net_kwargs(), extra={"iteration": it})
-            save_model(trainer.D, out_dir / "discriminator", "patchgan", cfg.disc_kwargs(),
-                       extra={"iteration": it})
-            with torch.no_grad():
-                log.images(it, "samples/input_b", b[:4])
-                log.images(it, "samples/translated", trainer.T(b[:4])[-1])
-                log.images(it, "samples/known_k", k[:4])
-    log.close()
-    return ckpt
+    """Train T on the camera's blurry images (`blurry_dir`, the set B) against the known-blur set
+    K (`known_dir`), or against `online_k(sharp crops from sharp_dir)` when `online_k` is given.
+    Writes `out_dir/translator.*` and `out_dir/discriminator.*`; returns the translator stem."""
+    info = setup(device)
+    blurry = images_in(blurry_dir, "the camera's blurry set B")
+    if online_k is not None:
+        if sharp_dir is None:
+            raise ValueError("online known blur needs the camera's sharp images (sharp_dir)")
+        recipe = TranslatorRecipe(blurry, None, cfg, info, online_k=online_k,
+                                  sharp=images_in(sharp_dir, "the camera's sharp set S"))
+    else:
+        recipe = TranslatorRecipe(blurry, images_in(known_dir, "the known-blur set K"), cfg, info)
+    return run_training(recipe, cfg, out_dir, preset, info, resume=resume, progress=progress)

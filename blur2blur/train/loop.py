@@ -1,0 +1,156 @@
+"""The training loop shared by every recipe: progress, logs, NaN guard, checkpoints and resume.
+
+A recipe (deblurrer, translator, kernel space) owns its networks, optimisers, schedulers and
+data; the loop owns iteration counting, when to log and save, and how to resume. Iterations are
+0-based inside the loop; a checkpoint written after `n` completed iterations is `state_<n>.pt`
+and resuming from it continues with iteration `n`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from blur2blur.train.config import save_config
+from blur2blur.train.distributed import DistInfo, barrier, mean_across
+from blur2blur.train.logger import RunLogger
+from blur2blur.train.state import load_latest_state, save_state, set_rng_states
+
+
+class Recipe:
+    """What a recipe provides to `run_training` (subclass and fill in)."""
+
+    name = "recipe"
+
+    def networks(self) -> dict[str, torch.nn.Module]:
+        raise NotImplementedError
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def schedulers(self) -> dict[str, Any]:
+        return {}
+
+    def extra_state(self) -> dict:
+        """Recipe state beyond networks/optimisers/schedulers (e.g. the curriculum)."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+    def start(self, iteration: int) -> None:
+        """Prepare data iterators so that the next batch is the one of `iteration`."""
+        raise NotImplementedError
+
+    def step(self, iteration: int) -> dict[str, float]:
+        """One optimisation step; returns scalars to log (losses must be finite)."""
+        raise NotImplementedError
+
+    def export(self, out_dir: Path, iteration: int) -> Path:
+        """Write inference checkpoints (safetensors + JSON); return the main one's path stem."""
+        raise NotImplementedError
+
+    def samples(self) -> dict[str, torch.Tensor]:
+        """A few NCHW images for TensorBoard (optional)."""
+        return {}
+
+
+def run_training(recipe: Recipe, cfg, out_dir: str | Path, preset: str | None, info: DistInfo,
+                 resume: bool = False, progress: bool = True) -> Path:
+    """Run `recipe` for `cfg.iters` iterations; return the exported checkpoint path stem.
+
+    With `resume`, continue from the newest loadable `out_dir/checkpoints/state_*.pt` (networks,
+    optimisers, schedulers, recipe state, RNG states and iteration). A non-finite loss stops the
+    run with FloatingPointError and writes nothing after it, so the last checkpoint stays good.
+    """
+    out_dir = Path(out_dir)
+    ckpt_dir = out_dir / "checkpoints"
+    if info.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out_dir / "config.yaml", preset)
+    start = 0
+    if resume:
+        state = load_latest_state(ckpt_dir, map_location=info.device)
+        if state is None:
+            warnings.warn(f"--resume: no checkpoint in {ckpt_dir}; starting from scratch", RuntimeWarning)
+        else:
+            _load(recipe, state)
+            start = int(state["iteration"])
+            if info.is_main:
+                print(f"resuming {recipe.name} from {state['path']} (iteration {start})")
+    recipe.start(start)
+
+    log = RunLogger(out_dir) if info.is_main else None
+    last_export: Path | None = None
+    sums: dict[str, float] = {}
+    count = 0
+    bar = tqdm(range(start, cfg.iters), initial=start, total=cfg.iters, desc=recipe.name,
+               disable=not (progress and info.is_main), dynamic_ncols=True)
+    try:
+        for it in bar:
+            values = recipe.step(it)
+            bad = [k for k, v in values.items() if not math.isfinite(v)]
+            if bad:
+                newest = _newest(ckpt_dir)
+                raise FloatingPointError(
+                    f"{recipe.name}: {', '.join(bad)} became non-finite at iteration {it + 1}; "
+                    f"stopped without saving. Last good checkpoint: {newest or 'none yet'}. "
+                    f"Resume from it with --resume, ideally with a lower learning rate.")
+            for k, v in values.items():
+                sums[k] = sums.get(k, 0.0) + v
+            count += 1
+            done = it + 1
+            if done % cfg.log_every == 0 or done == cfg.iters:
+                means = mean_across({k: v / count for k, v in sums.items()}, info)
+                if log is not None:
+                    log.scalars(done, means)
+                    bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in list(means.items())[:4]})
+                sums, count = {}, 0
+            if done % cfg.save_every == 0 or done == cfg.iters:
+                if info.is_main:
+                    save_state(ckpt_dir, done, _state(recipe))
+                    last_export = recipe.export(out_dir, done)
+                    for tag, images in recipe.samples().items():
+                        log.images(done, tag, images)
+                barrier(info)
+    finally:
+        if log is not None:
+            log.close()
+    if last_export is None:  # nothing left to train (resumed a finished run)
+        last_export = recipe.export(out_dir, cfg.iters) if info.is_main else out_dir
+    return last_export
+
+
+def _state(recipe: Recipe) -> dict:
+    return {
+        "networks": {k: m.state_dict() for k, m in recipe.networks().items()},
+        "optimizers": {k: o.state_dict() for k, o in recipe.optimizers().items()},
+        "schedulers": {k: s.state_dict() for k, s in recipe.schedulers().items()},
+        "extra": recipe.extra_state(),
+    }
+
+
+def _load(recipe: Recipe, state: dict) -> None:
+    for group, objects in (("networks", recipe.networks()), ("optimizers", recipe.optimizers()),
+                           ("schedulers", recipe.schedulers())):
+        saved = state[group]
+        missing = sorted(set(objects) - set(saved))
+        if missing:
+            raise ValueError(f"checkpoint {state['path']} has no {group} {missing}: it was written "
+                             f"by a different recipe or configuration")
+        for key, obj in objects.items():
+            obj.load_state_dict(saved[key])
+    recipe.load_extra_state(state.get("extra", {}))
+    set_rng_states(state["rng"])
+
+
+def _newest(ckpt_dir: Path) -> Path | None:
+    from blur2blur.train.state import state_files
+
+    files = state_files(ckpt_dir)
+    return files[-1] if files else None
