@@ -15,6 +15,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="override a config field, e.g. --set iters=2000 --set lr=1e-4 (repeatable)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the newest good checkpoint in --out/checkpoints")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,7 +151,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise ValueError("give --data ROOT or both --blur and --sharp")
         cfg = make_config(DeblurrerConfig, args.preset, args.overrides)
         ckpt = train_deblurrer(blur, sharp, args.out, cfg, preset=args.preset, device=args.device,
-                               progress=not args.no_progress)
+                               progress=not args.no_progress, resume=args.resume)
         print(f"deblurrer saved to {ckpt}.safetensors")
         return 0
 
@@ -165,7 +167,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             build_known_blur_set(root / "trainB", known, cfg.known_profile, cfg.k_variants, cfg.seed,
                                  progress=not args.no_progress)
         ckpt = train_translator(root / "trainA", known, args.out, cfg, preset=args.preset,
-                                device=args.device, progress=not args.no_progress)
+                                device=args.device, progress=not args.no_progress,
+                                resume=args.resume)
         print(f"translator saved to {ckpt}.safetensors")
         return 0
 

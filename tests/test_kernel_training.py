@@ -68,6 +68,13 @@ def test_recipe_step_changes_weights_and_checkpoint_loads(tmp_path):
         assert net(torch.rand(1, 3, 37, 53), torch.rand(1, 3, 37, 53)).shape == (1, 3, 37, 53)
 
 
+def test_recipe_refuses_fewer_pairs_than_a_batch(tmp_path):
+    blur, sharp = write_pairs(tmp_path, n=2)
+    cfg = make_config(KernelConfig, "cpu-small", TINY + ["batch=3"])
+    with pytest.raises(ValueError, match="fewer than one batch of 3"):
+        train_kernels(blur, sharp, tmp_path / "run", cfg, device="cpu", progress=False)
+
+
 def test_loss_decreases_on_a_fixed_pair():
     cfg = make_config(KernelConfig, "cpu-small", TINY + ["restart_every=100"])
     torch.manual_seed(0)

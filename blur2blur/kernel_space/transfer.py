@@ -14,18 +14,21 @@ Images are RGB float32 in [0,1]. Any size works: the source pair's kernel map
 (ceil(H/128) x ceil(W/128) cells) is fitted to the target's map size (``fit="pool"``: adaptive
 average pooling; ``"mean"``: one averaged code everywhere). Outputs are clamped to [0,1].
 
-Cost of ``build_transferred_known_set`` at full resolution, measured on 2 CPU cores (torch 2.13,
-batch 1, no gradients), per megapixel of target image (G dominates; F runs once per known pair):
+Cost at full resolution, measured on 2 CPU cores (torch 2.13, batch 1, no gradients; the machine
+was shared with other jobs, so take +-50%), per megapixel of image; memory is the peak resident
+memory above the process baseline and grows linearly with the pixel count (measured at 0.25, 1
+and 2 MP; the official net at 0.25 and 1 MP):
 
-======================================  ==========  ============  ==============
-net                                     G time/MP   F time/MP     peak RSS / MP
-======================================  ==========  ============  ==============
-cpu-small (nf 16, 2+2 RBs, kdim 64)     ~1.1 s      ~0.3 s        ~0.4 GB
-official (nf 64, 10+20 RBs, kdim 512)   ~16 s       ~5 s          ~1.6 GB
-======================================  ==========  ============  ==============
+=======================================  ============  ============  ================
+net                                      G time / MP   F time / MP   memory / MP
+=======================================  ============  ============  ================
+cpu-small (nf 16, 2+2 RBs, kdim 64)      0.5-2 s       1-1.4 s       0.25-0.4 GB
+official (nf 64, 10+20 RBs, kdim 512)    20-33 s       14-26 s       0.9-1.2 GB
+=======================================  ============  ============  ================
 
-Time and memory grow linearly with the pixel count (measured at 0.25, 1 and 2 MP); images are
-padded inside to a multiple of 128 px. For very large images use ``max_side``.
+G runs once per output image, F once per known pair drawn (kernel maps are cached). End to end
+with cpu-small (4 photos of 0.75 MP, 3 known pairs, PNG writing): 2.9 s/MP, 0.5 GB peak RSS.
+Images are padded inside to a multiple of 128 px. For very large images use ``max_side``.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset, IterableDataset
 from tqdm.auto import tqdm
 
 from blur2blur.device import pick_device
@@ -256,7 +259,7 @@ class OnlineKnownBlur:
                  seed: int = 0, fit: str = "pool", num_workers: int = 0):
         self.wizard = wizard.requires_grad_(False).eval()
         self.fit = fit
-        if isinstance(known, Dataset) and not isinstance(known, DataLoader) and hasattr(known, "__len__"):
+        if isinstance(known, Dataset) and not isinstance(known, IterableDataset):
             from blur2blur.data.datasets import infinite_loader
 
             self._source: Iterable = infinite_loader(known, batch_size, seed=seed, num_workers=num_workers)

@@ -123,6 +123,7 @@ class TranslatorConfig:
     decay_start: int = 100_000
     lr: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    adam_eps: float = 1e-8
     amp: str = "none"
     k_source: str = "simulate"
     known_profile: str = "known"

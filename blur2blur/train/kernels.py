@@ -95,6 +95,9 @@ def train_kernels(
     seed_everything(cfg.seed)
 
     dataset = PairedCrops(paired_files(blur_dir, sharp_dir), cfg.crop, augment=cfg.augment)
+    if len(dataset) < cfg.batch:
+        raise ValueError(f"{len(dataset)} pairs in {blur_dir} / {sharp_dir}, fewer than one batch of "
+                         f"{cfg.batch}; add pairs or lower the batch (batch=N)")
     batches = infinite_loader(dataset, cfg.batch, seed=cfg.seed, num_workers=cfg.num_workers)
     trainer = KernelTrainer(cfg, dev)
     log = RunLogger(out_dir)

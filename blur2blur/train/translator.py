@@ -95,8 +95,8 @@ class TranslatorTrainer:
             per_element=cfg.perc_per_element,
         ).to(device)
         betas = tuple(cfg.betas)
-        self.opt_t = torch.optim.Adam(self.T.parameters(), lr=cfg.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.Ds.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_t = torch.optim.Adam(self.T.parameters(), lr=cfg.lr, betas=betas, eps=cfg.adam_eps)
+        self.opt_d = torch.optim.Adam(self.Ds.parameters(), lr=cfg.lr, betas=betas, eps=cfg.adam_eps)
         decay = linear_decay(cfg.iters, cfg.decay_start)
         self.sched_t = torch.optim.lr_scheduler.LambdaLR(self.opt_t, decay)
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, decay)
