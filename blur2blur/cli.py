@@ -64,8 +64,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-translator", help="train the blur translator T (B -> known blur)")
     p.add_argument("--data", required=True, help="dataset root (trainA = B, trainB = S)")
-    p.add_argument("--known-set", help="folder of the known-blur set K (default: built from trainB)")
+    p.add_argument("--known-set", help="folder of the known-blur set K (default: built from trainB "
+                   "according to k_source: simulate | transfer | online)")
     _add_train_args(p)
+
+    p = sub.add_parser("kernels", help="blur kernel space (bkse): train F/G, transfer blur, blind deblur")
+    ksub = p.add_subparsers(dest="kernels_command", required=True, metavar="KERNELS_COMMAND")
+    q = ksub.add_parser("train", help="train the kernel extractor F and blur operator G on pairs")
+    q.add_argument("--data", help="dataset root: uses trainC (blurry) / trainD (sharp)")
+    q.add_argument("--blur", help="folder of blurry images (instead of --data)")
+    q.add_argument("--sharp", help="folder of sharp images matched by file stem")
+    _add_train_args(q)
+    q = ksub.add_parser("transfer", help="build the known-blur set K by blur transfer (G(x_hat, F(x, y)))")
+    q.add_argument("--wizard", required=True, help="kernel network: our checkpoint stem or an official .pth")
+    q.add_argument("--data", help="dataset root: targets trainB, known pairs trainC/trainD")
+    q.add_argument("--sharp", help="folder of sharp target images (instead of --data)")
+    q.add_argument("--known-blur", help="folder of known-domain blurry images")
+    q.add_argument("--known-sharp", help="folder of known-domain sharp images (matched by stem)")
+    q.add_argument("--out", required=True, help="output folder (images + manifest.json)")
+    q.add_argument("--variants", type=int, default=1, help="kernels drawn per target image")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--max-side", type=int, default=None, help="downscale targets to this long side")
+    q.add_argument("--device", default="auto")
+    q.add_argument("--no-progress", action="store_true")
+    q = ksub.add_parser("deblur", help="blind deblurring with deep image priors in the kernel space (bkse Alg. 1)")
+    q.add_argument("input", help="blurry image")
+    q.add_argument("out", help="output image path (PNG)")
+    q.add_argument("--wizard", required=True, help="kernel network: our checkpoint stem or an official .pth")
+    q.add_argument("--iters", type=int, default=5000)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--save-kernel", action="store_true", help="also write the kernel map beside OUT")
+    q.add_argument("--device", default="auto")
 
     p = sub.add_parser("deblur", help="deblur an image or a folder: deblurrer(translator(y))")
     p.add_argument("input", help="image file or folder")
@@ -143,12 +172,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from blur2blur.train.config import DeblurrerConfig, make_config
         from blur2blur.train.deblurrer import train_deblurrer
 
-        if args.data:
-            blur, sharp = Path(args.data) / "trainC", Path(args.data) / "trainD"
-        elif args.blur and args.sharp:
-            blur, sharp = Path(args.blur), Path(args.sharp)
-        else:
-            raise ValueError("give --data ROOT or both --blur and --sharp")
+        blur, sharp = _layout_pair(args)
         cfg = make_config(DeblurrerConfig, args.preset, args.overrides)
         ckpt = train_deblurrer(blur, sharp, args.out, cfg, preset=args.preset, device=args.device,
                                progress=not args.no_progress, resume=args.resume)
@@ -156,21 +180,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
 
     if cmd == "train-translator":
-        from blur2blur.data.known_blur import build_known_blur_set
         from blur2blur.train.config import TranslatorConfig, make_config
-        from blur2blur.train.translator import train_translator
+        from blur2blur.train.translator import train_translator_on_layout
 
         cfg = make_config(TranslatorConfig, args.preset, args.overrides)
-        root = Path(args.data)
-        known = Path(args.known_set) if args.known_set else Path(args.out) / "known_blur_set"
-        if not args.known_set:
-            build_known_blur_set(root / "trainB", known, cfg.known_profile, cfg.k_variants, cfg.seed,
-                                 progress=not args.no_progress)
-        ckpt = train_translator(root / "trainA", known, args.out, cfg, preset=args.preset,
-                                device=args.device, progress=not args.no_progress,
-                                resume=args.resume)
+        ckpt = train_translator_on_layout(args.data, args.out, cfg, preset=args.preset,
+                                          device=args.device, progress=not args.no_progress,
+                                          resume=args.resume, known_set=args.known_set)
         print(f"translator saved to {ckpt}.safetensors")
         return 0
+
+    if cmd == "kernels":
+        return _kernels(args)
 
     if cmd == "deblur":
         from blur2blur.infer.pipeline import DeblurPipeline
@@ -197,3 +218,49 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
 
     raise AssertionError(f"unhandled command {cmd}")
+
+
+def _layout_pair(args: argparse.Namespace) -> tuple[Path, Path]:
+    if args.data:
+        return Path(args.data) / "trainC", Path(args.data) / "trainD"
+    if args.blur and args.sharp:
+        return Path(args.blur), Path(args.sharp)
+    raise ValueError("give --data ROOT or both --blur and --sharp")
+
+
+def _kernels(args: argparse.Namespace) -> int:
+    sub = args.kernels_command
+    if sub == "train":
+        from blur2blur.train.config import KernelConfig, make_config
+        from blur2blur.train.kernels import train_kernels
+
+        blur, sharp = _layout_pair(args)
+        cfg = make_config(KernelConfig, args.preset, args.overrides)
+        ckpt = train_kernels(blur, sharp, args.out, cfg, args.preset, args.device,
+                             not args.no_progress, args.resume)
+        print(f"kernel network saved to {ckpt}.safetensors")
+        return 0
+    if sub == "transfer":
+        from blur2blur.kernel_space import build_transferred_known_set
+
+        if args.data:
+            root = Path(args.data)
+            sharp, kblur, ksharp = root / "trainB", root / "trainC", root / "trainD"
+        elif args.sharp and args.known_blur and args.known_sharp:
+            sharp, kblur, ksharp = Path(args.sharp), Path(args.known_blur), Path(args.known_sharp)
+        else:
+            raise ValueError("give --data ROOT or all of --sharp, --known-blur, --known-sharp")
+        written = build_transferred_known_set(args.wizard, sharp, kblur, ksharp, args.out,
+                                              variants=args.variants, seed=args.seed,
+                                              device=args.device, progress=not args.no_progress,
+                                              max_side=args.max_side)
+        print(f"wrote {len(written)} transferred images and manifest.json to {args.out}")
+        return 0
+    if sub == "deblur":
+        from blur2blur.kernel_space.blind import deblur_file
+
+        written = deblur_file(args.input, args.out, args.wizard, iters=args.iters, seed=args.seed,
+                              save_kernel=args.save_kernel, device=args.device)
+        print("wrote " + ", ".join(str(p) for p in written))
+        return 0
+    raise AssertionError(f"unhandled kernels command {sub}")

@@ -25,7 +25,7 @@ from blur2blur.metrics.evaluate import evaluate_folders
 from blur2blur.simulate import make_dataset
 from blur2blur.train.config import DeblurrerConfig, TranslatorConfig, make_config
 from blur2blur.train.deblurrer import train_deblurrer
-from blur2blur.train.translator import train_translator
+from blur2blur.train.translator import train_translator_on_layout
 
 # Natural colour photos that ship inside the scikit-image wheel (no download needed).
 BUNDLED_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg",
@@ -96,8 +96,8 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
 
     s = time.time()
     print("[4/5] training the blur translator T (B -> K)")
-    translator = train_translator(data / "trainA", known_set, runs / "translator", tcfg,
-                                  "cpu-small", device, progress)
+    translator = train_translator_on_layout(data, runs / "translator", tcfg, "cpu-small", device,
+                                            progress, known_set=known_set)
     stage("translator", s)
 
     s = time.time()

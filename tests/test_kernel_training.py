@@ -62,17 +62,23 @@ def test_recipe_step_changes_weights_and_checkpoint_loads(tmp_path):
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2]
     assert all(np.isfinite(r["loss/total"]) and np.isfinite(r["train/psnr"]) for r in log)
-    assert "loss/kl" not in log[0]
+    assert "loss/kl" not in log[0] and log[0]["train/lr"] > 0
     assert (tmp_path / "run" / "config.yaml").is_file()
     with torch.no_grad():
         assert net(torch.rand(1, 3, 37, 53), torch.rand(1, 3, 37, 53)).shape == (1, 3, 37, 53)
 
 
-def test_recipe_refuses_fewer_pairs_than_a_batch(tmp_path):
-    blur, sharp = write_pairs(tmp_path, n=2)
-    cfg = make_config(KernelConfig, "cpu-small", TINY + ["batch=3"])
-    with pytest.raises(ValueError, match="fewer than one batch of 3"):
-        train_kernels(blur, sharp, tmp_path / "run", cfg, device="cpu", progress=False)
+def test_resume_continues_exactly(tmp_path):
+    blur, sharp = write_pairs(tmp_path, n=2)  # fewer pairs than the batch: epochs repeat them
+    cfg3 = make_config(KernelConfig, "cpu-small", TINY + ["batch=3", "iters=3"])
+    cfg2 = make_config(KernelConfig, "cpu-small", TINY + ["batch=3", "iters=2"])
+    whole = train_kernels(blur, sharp, tmp_path / "whole", cfg3, device="cpu", progress=False)
+    train_kernels(blur, sharp, tmp_path / "parts", cfg2, device="cpu", progress=False)
+    assert (tmp_path / "parts" / "checkpoints" / "state_00000002.pt").is_file()
+    parts = train_kernels(blur, sharp, tmp_path / "parts", cfg3, device="cpu", progress=False,
+                          resume=True)
+    a, b = load_kernel_wizard(whole).state_dict(), load_kernel_wizard(parts).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_loss_decreases_on_a_fixed_pair():
@@ -123,16 +129,36 @@ def test_vae_variant_adds_a_finite_kl_term():
     assert out["loss/total"] == pytest.approx(out["loss/charbonnier"] + 0.01 * out["loss/kl"], rel=1e-5)
 
 
-def test_non_finite_loss_raises_and_leaves_weights_alone():
+def test_non_finite_loss_leaves_weights_alone():
     cfg = make_config(KernelConfig, "cpu-small", TINY)
     trainer = KernelTrainer(cfg, "cpu")
     before = {k: v.clone() for k, v in trainer.net.state_dict().items()}
     x, y = fixed_pair(32, 32)
     x[0, 0, 5, 5] = float("nan")
-    with pytest.raises(FloatingPointError, match="nan"):
-        trainer.step(x, y)
+    out = trainer.step(x, y)
+    assert not np.isfinite(out["loss/total"])
     after = trainer.net.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+    assert trainer.opt.state == {}  # no optimiser step either
+
+
+def test_recipe_stops_on_a_non_finite_loss(tmp_path, monkeypatch):
+    import blur2blur.train.kernels as kernels
+
+    blur, sharp = write_pairs(tmp_path)
+    cfg = make_config(KernelConfig, "cpu-small", TINY + ["iters=3", "save_every=1"])
+    calls = []
+
+    def flaky(x, y, eps):
+        calls.append(1)
+        value = torch.sqrt((x - y) ** 2 + eps * eps).mean()
+        return value * float("nan") if len(calls) == 2 else value
+
+    monkeypatch.setattr(kernels, "charbonnier", flaky)
+    with pytest.raises(FloatingPointError, match="loss/total.*iteration 2"):
+        train_kernels(blur, sharp, tmp_path / "run", cfg, device="cpu", progress=False)
+    meta = json.loads((tmp_path / "run" / "kernel_wizard.json").read_text())
+    assert meta["extra"]["iteration"] == 1  # the good checkpoint is kept
 
 
 def test_plain_state_dict_loads_with_and_without_kwargs(tmp_path):

@@ -1,4 +1,5 @@
-"""Blur-kernel space (bkse) in use: blur transfer between images and the known-blur set K it makes.
+"""Blur-kernel space (bkse) in use: blur transfer between images and the known-blur set K it makes
+(``transfer``); blind deblurring with the kernel space is in ``blur2blur.kernel_space.blind``.
 
 The networks themselves (F, G) are in ``blur2blur.nets.kernel_space``; their training and loading
 in ``blur2blur.train.kernels``.

@@ -193,7 +193,11 @@ def blind_deblur(y, wizard: KernelWizard, iters: int = 5000, warmup_x: int = 300
             if init_kernel is None:
                 target_k = wizard.extract(y, y)
             else:
-                target_k = fit_kernel_map(init_kernel.to(device=device, dtype=torch.float32), map_size)
+                init = init_kernel.to(device=device, dtype=torch.float32)
+                init = init.unsqueeze(0) if init.dim() == 3 else init
+                if init.dim() != 4 or init.shape[:2] != (1, wizard.kernel_dim):
+                    raise ValueError(f"init_kernel must be 1 x {wizard.kernel_dim} x h x w, got {tuple(init.shape)}")
+                target_k = fit_kernel_map(init, map_size)
             target_k = target_k.detach()
 
         bar = tqdm(total=warmup_x + warmup_k + iters, disable=not progress, desc="blind deblur",

@@ -244,8 +244,10 @@ class OnlineKnownBlur:
     ``k = online(sharp_batch)`` returns ``G(sharp_batch, F(known_sharp, known_blur))`` for a fresh
     batch of known crops drawn on every call.
 
-    ``known``: a Dataset of {"blur", "sharp"} items (e.g. ``PairedCrops(trainC/trainD pairs, crop)``,
-    batched here with ``infinite_loader(known, batch_size, seed)``) or an iterable of batches (dicts
+    ``known``: a Dataset of {"blur", "sharp"} items (e.g. ``PairedCrops(trainC/trainD pairs, crop)``),
+    drawn as seeded, resumable batches (``data.sampling.SeededBatches``: the known batch of call
+    ``i`` after ``start(s)`` depends only on (seed, s + i); ``batch_size`` is the global batch,
+    split over ``world_size`` processes like the translator's), or any iterable of batches (dicts
     with "blur"/"sharp", or (blur, sharp) tuples; a finite loader is restarted when exhausted).
     Known crops may differ in size from the sharp batch (kernel maps are fitted with ``fit``); a
     known batch smaller than the sharp batch is cycled over it.
@@ -256,15 +258,23 @@ class OnlineKnownBlur:
     """
 
     def __init__(self, wizard: KernelWizard, known: Dataset | Iterable, batch_size: int = 1,
-                 seed: int = 0, fit: str = "pool", num_workers: int = 0):
+                 seed: int = 0, fit: str = "pool", num_workers: int = 0, rank: int = 0,
+                 world_size: int = 1):
         self.wizard = wizard.requires_grad_(False).eval()
         self.fit = fit
-        if isinstance(known, Dataset) and not isinstance(known, IterableDataset):
-            from blur2blur.data.datasets import infinite_loader
+        self._dataset = known if isinstance(known, Dataset) and not isinstance(known, IterableDataset) else None
+        self._seeded = dict(global_batch=batch_size, seed=seed, rank=rank, world_size=world_size,
+                            num_workers=num_workers)
+        self._source: Iterable = known
+        self.start(0)
 
-            self._source: Iterable = infinite_loader(known, batch_size, seed=seed, num_workers=num_workers)
-        else:
-            self._source = known
+    def start(self, iteration: int) -> None:
+        """Position the known-pair stream at translator iteration ``iteration`` (for resuming).
+        Iterables given by the caller are simply restarted."""
+        if self._dataset is not None:
+            from blur2blur.data.sampling import SeededBatches
+
+            self._source = SeededBatches(self._dataset, start=iteration, **self._seeded)
         self._iter = iter(self._source)
 
     def _next_known(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,16 +15,17 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-from tqdm.auto import tqdm
 
-from blur2blur.data.datasets import PairedCrops, infinite_loader
+from blur2blur.data.datasets import PairedCrops
+from blur2blur.data.sampling import SeededBatches
 from blur2blur.device import pick_device, seed_everything
 from blur2blur.losses.pixel import charbonnier
 from blur2blur.nets.kernel_space import KernelWizard
 from blur2blur.nets.weights import load_model, load_weights, read_state_dict, save_model
-from blur2blur.train.config import KernelConfig, save_config
+from blur2blur.train.config import KernelConfig
 from blur2blur.train.deblurrer import paired_files
-from blur2blur.train.logger import RunLogger
+from blur2blur.train.distributed import DistInfo, average_gradients, broadcast_module, setup
+from blur2blur.train.loop import Recipe, run_training
 
 #: file suffixes read as plain (external) state dicts, e.g. the official ``GOPRO_woVAE.pth``
 PLAIN_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
@@ -42,12 +43,16 @@ class KernelTrainer:
     """Holds the KernelWizard, Adam and the warm-restart cosine schedule; ``step(sharp, blur)`` runs
     one iteration on NCHW [0,1] batches of the same shape and returns its losses as floats.
 
-    A non-finite loss raises FloatingPointError before any weight is changed.
+    A non-finite loss changes nothing (no update, no scheduler step) and is returned as is, so
+    that the caller can stop (``run_training`` raises FloatingPointError). ``info`` averages the
+    gradients across processes under torchrun.
     """
 
-    def __init__(self, cfg: KernelConfig, device: torch.device | str = "cpu"):
-        self.cfg = cfg
+    def __init__(self, cfg: KernelConfig, device: torch.device | str = "cpu",
+                 info: DistInfo | None = None):
+        self.cfg, self.info = cfg, info or DistInfo(device=torch.device(device))
         self.net = KernelWizard(**cfg.net_kwargs()).to(device)
+        broadcast_module(self.net, self.info)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
         self.sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
             self.opt, T_0=max(1, int(cfg.restart_every)), eta_min=cfg.lr_min)
@@ -62,15 +67,65 @@ class KernelTrainer:
         if cfg.use_vae and cfg.kl_weight > 0:
             kl = KernelWizard.kl_divergence(mean, log_sigma)
         loss = rec + cfg.kl_weight * kl
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(
-                f"kernel-network loss became {loss.item()} (charbonnier {rec.item()}, kl {kl.item()})")
+        values = {"loss/total": loss.item(), "loss/charbonnier": rec.item(),
+                  "train/psnr": batch_psnr(recon, blur)}
+        if cfg.use_vae:
+            values["loss/kl"] = kl.item()
+        if not math.isfinite(values["loss/total"]):
+            return values
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(self.net, self.info)
         self.opt.step()
         self.sched.step()
-        return {"loss/total": loss.item(), "loss/charbonnier": rec.item(), "loss/kl": kl.item(),
-                "train/psnr": batch_psnr(recon, blur)}
+        self._last = (sharp[:4].detach(), blur[:4].detach(), recon[:4].detach())
+        values["train/lr"] = self.sched.get_last_lr()[0]
+        return values
+
+
+class KernelRecipe(Recipe):
+    """F+G training for ``run_training``: seeded resumable batches of paired crops, one
+    KernelTrainer step per iteration, export to ``out_dir/kernel_wizard.{safetensors,json}``."""
+
+    name = "kernels"
+
+    def __init__(self, pairs: list[tuple[Path, Path]], cfg: KernelConfig, info: DistInfo,
+                 preset: str | None = None):
+        self.cfg, self.info, self.preset = cfg, info, preset
+        seed_everything(cfg.seed)
+        self.dataset = PairedCrops(pairs, cfg.crop, augment=cfg.augment)
+        self.trainer = KernelTrainer(cfg, info.device, info)
+
+    def networks(self):
+        return {"kernel_wizard": self.trainer.net}
+
+    def optimizers(self):
+        return {"kernel_wizard": self.trainer.opt}
+
+    def schedulers(self):
+        return {"kernel_wizard": self.trainer.sched}
+
+    def start(self, iteration: int) -> None:
+        self.batches = SeededBatches(self.dataset, self.cfg.batch, self.cfg.seed, start=iteration,
+                                     rank=self.info.rank, world_size=self.info.world_size,
+                                     num_workers=self.cfg.num_workers)
+
+    def step(self, iteration: int) -> dict[str, float]:
+        batch = next(self.batches)
+        dev = self.info.device
+        return self.trainer.step(batch["sharp"].to(dev), batch["blur"].to(dev))
+
+    def export(self, out_dir: Path, iteration: int) -> Path:
+        stem = Path(out_dir) / CHECKPOINT_NAME
+        save_model(self.trainer.net, stem, CHECKPOINT_NAME, self.cfg.net_kwargs(),
+                   extra={"iteration": iteration, "preset": self.preset})
+        return stem
+
+    def samples(self):
+        if not hasattr(self.trainer, "_last"):
+            return {}
+        sharp, blur, recon = self.trainer._last
+        return {"samples/sharp": sharp, "samples/blurry": blur, "samples/reconstructed": recon.clamp(0, 1)}
 
 
 def train_kernels(
@@ -81,58 +136,18 @@ def train_kernels(
     preset: str | None = None,
     device: str | None = "auto",
     progress: bool = True,
+    resume: bool = False,
 ) -> Path:
     """Train F and G on blurry/sharp pairs matched by file stem (e.g. trainC / trainD).
 
-    Writes ``out_dir/config.yaml``, ``out_dir/log.jsonl`` and ``out_dir/kernel_wizard.{safetensors,
-    json}`` (every ``save_every`` iterations and at the end). Returns the checkpoint path stem
-    (give it to ``load_kernel_wizard`` or ``nets.weights.load_model``).
+    Uses the shared loop (``train.loop.run_training``): ``out_dir/config.yaml``, ``log.jsonl``,
+    resumable ``checkpoints/state_*.pt`` and ``kernel_wizard.{safetensors,json}`` every
+    ``save_every`` iterations and at the end; a non-finite loss stops with FloatingPointError.
+    Returns the checkpoint path stem (give it to ``load_kernel_wizard`` or ``load_model``).
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out_dir / "config.yaml", preset)
-    dev = pick_device(device)
-    seed_everything(cfg.seed)
-
-    dataset = PairedCrops(paired_files(blur_dir, sharp_dir), cfg.crop, augment=cfg.augment)
-    if len(dataset) < cfg.batch:
-        raise ValueError(f"{len(dataset)} pairs in {blur_dir} / {sharp_dir}, fewer than one batch of "
-                         f"{cfg.batch}; add pairs or lower the batch (batch=N)")
-    batches = infinite_loader(dataset, cfg.batch, seed=cfg.seed, num_workers=cfg.num_workers)
-    trainer = KernelTrainer(cfg, dev)
-    log = RunLogger(out_dir)
-    ckpt = out_dir / CHECKPOINT_NAME
-    extra_meta = {"preset": preset}
-
-    sums: dict[str, float] = {}
-    bar = tqdm(range(1, cfg.iters + 1), desc="kernel F+G", disable=not progress, dynamic_ncols=True)
-    for it in bar:
-        batch = next(batches)
-        blur, sharp = batch["blur"].to(dev), batch["sharp"].to(dev)
-        try:
-            losses = trainer.step(sharp, blur)
-        except FloatingPointError as exc:
-            log.close()
-            raise FloatingPointError(
-                f"{exc} at iteration {it}; the last good weights are in {ckpt}.safetensors (if a save "
-                f"happened). Lower the learning rate (lr={cfg.lr}) or check the data for broken images."
-            ) from exc
-        for name, value in losses.items():
-            sums[name] = sums.get(name, 0.0) + value
-        if it % cfg.log_every == 0 or it == cfg.iters:
-            n = cfg.log_every if it % cfg.log_every == 0 else it % cfg.log_every
-            means = {name: value / n for name, value in sums.items()}
-            if not cfg.use_vae:
-                means.pop("loss/kl", None)
-            means["train/lr"] = trainer.sched.get_last_lr()[0]
-            log.scalars(it, means)
-            bar.set_postfix(loss=f"{means['loss/total']:.4f}", psnr=f"{means['train/psnr']:.2f}")
-            sums = {}
-        if it % cfg.save_every == 0 or it == cfg.iters:
-            save_model(trainer.net, ckpt, CHECKPOINT_NAME, cfg.net_kwargs(),
-                       extra={**extra_meta, "iteration": it})
-    log.close()
-    return ckpt
+    info = setup(device)
+    recipe = KernelRecipe(paired_files(blur_dir, sharp_dir), cfg, info, preset)
+    return run_training(recipe, cfg, out_dir, preset, info, resume=resume, progress=progress)
 
 
 # ----------------------------------------------------------------------------- loading

@@ -199,6 +199,8 @@ class TranslatorRecipe(Recipe):
                   num_workers=self.cfg.num_workers)
         self.batches_b = SeededBatches(self.data_b, self.cfg.batch, self.cfg.seed, **kw)
         self.batches_k = SeededBatches(self.data_k, self.cfg.batch, self.cfg.seed + 1, **kw)
+        if hasattr(self.online_k, "start"):
+            self.online_k.start(iteration)
 
     def step(self, iteration: int) -> dict[str, float]:
         dev = self.info.device
@@ -253,3 +255,65 @@ def train_translator(
     else:
         recipe = TranslatorRecipe(blurry, images_in(known_dir, "the known-blur set K"), cfg, info)
     return run_training(recipe, cfg, out_dir, preset, info, resume=resume, progress=progress)
+
+
+def train_translator_on_layout(
+    root: str | Path,
+    out_dir: str | Path,
+    cfg: TranslatorConfig,
+    preset: str | None = None,
+    device: str | None = "auto",
+    progress: bool = True,
+    resume: bool = False,
+    known_set: str | Path | None = None,
+) -> Path:
+    """Train T on a dataset layout: B = root/trainA, and K according to `cfg.k_source`.
+
+    - "simulate": K = the simulator's `known_profile` blur applied to root/trainB (built once in
+      out_dir/known_blur_set, `k_variants` draws per image);
+    - "transfer": K = bkse blur transfer of known pairs (trainC/trainD) onto trainB with the
+      kernel network `cfg.kernel_wizard`, built once with a manifest;
+    - "online": a fresh transfer of a random known pair onto each sharp crop, every step.
+    `known_set` (a folder of K images) overrides the first two.
+    """
+    from blur2blur.data.datasets import PairedCrops
+    from blur2blur.data.known_blur import build_known_blur_set
+    from blur2blur.train.deblurrer import paired_files
+
+    root, out_dir = Path(root), Path(out_dir)
+    source = cfg.k_source
+    if source not in ("simulate", "transfer", "online"):
+        raise ValueError(f"k_source must be simulate, transfer or online, got {source!r}")
+    if source in ("transfer", "online") and not cfg.kernel_wizard and known_set is None:
+        raise ValueError(f"k_source={source} needs a trained kernel network: train one with "
+                         "`blur2blur kernels train` and pass --set kernel_wizard=RUN/kernel_wizard "
+                         "(or use --set k_source=simulate)")
+    if source == "online" and known_set is None:
+        from blur2blur.kernel_space import OnlineKnownBlur
+        from blur2blur.train.kernels import load_kernel_wizard
+
+        info = setup(device)
+        wizard = load_kernel_wizard(cfg.kernel_wizard, device=info.device)
+        known_pairs = PairedCrops(paired_files(root / "trainC", root / "trainD"), cfg.crop,
+                                  augment=Augment(hflip=cfg.hflip, vflip=cfg.vflip, rot90=cfg.rot90))
+        online = OnlineKnownBlur(wizard, known_pairs, batch_size=cfg.batch,
+                                 seed=cfg.seed + 2, rank=info.rank, world_size=info.world_size)
+        return train_translator(root / "trainA", None, out_dir, cfg, preset, device, progress,
+                                resume, online_k=online, sharp_dir=root / "trainB")
+    if known_set is None:
+        known_set = out_dir / "known_blur_set"
+        info = setup(device)
+        if info.is_main and not (known_set / "manifest.json").is_file():
+            if source == "simulate":
+                build_known_blur_set(root / "trainB", known_set, cfg.known_profile, cfg.k_variants,
+                                     cfg.seed, progress=progress)
+            else:
+                from blur2blur.kernel_space import build_transferred_known_set
+
+                build_transferred_known_set(cfg.kernel_wizard, root / "trainB", root / "trainC",
+                                            root / "trainD", known_set, variants=cfg.k_variants,
+                                            seed=cfg.seed, device=device, progress=progress)
+        from blur2blur.train.distributed import barrier
+
+        barrier(info)
+    return train_translator(root / "trainA", known_set, out_dir, cfg, preset, device, progress, resume)
