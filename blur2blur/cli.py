@@ -91,15 +91,23 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("input", help="blurry image")
     q.add_argument("out", help="output image path (PNG)")
     q.add_argument("--wizard", required=True, help="kernel network: our checkpoint stem or an official .pth")
-    q.add_argument("--iters", type=int, default=5000)
+    q.add_argument("--iters", type=int, default=5000,
+                   help="joint iterations (default 5000: hours on a CPU, about 19-37 s per "
+                        "megapixel-iteration; see docs/kernel_space.md)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--save-kernel", action="store_true", help="also write the kernel map beside OUT")
+    q.add_argument("--no-progress", action="store_true")
     q.add_argument("--device", default="auto")
 
     p = sub.add_parser("deblur", help="deblur an image or a folder: deblurrer(translator(y))")
     p.add_argument("input", help="image file or folder")
     p.add_argument("out", help="output folder")
-    p.add_argument("--deblurrer", required=True, help="deblurrer checkpoint (path without extension)")
+    p.add_argument("--deblurrer", required=True,
+                   help="deblurrer: our checkpoint (path without extension) or an official file")
+    p.add_argument("--official", help="configuration of an official --deblurrer file: "
+                   "nafnet-gopro-width32 | nafnet-gopro-width64 | restormer-motion")
+    p.add_argument("--tlc", action="store_true",
+                   help="NAFNet test-time local converter (as in NAFNet's published GoPro scores)")
     p.add_argument("--translator", help="translator checkpoint; omit to apply the deblurrer directly")
     p.add_argument("--save-translated", action="store_true", help="also write T(y) to OUT/translated")
     p.add_argument("--device", default="auto")
@@ -196,7 +204,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "deblur":
         from blur2blur.infer.pipeline import DeblurPipeline
 
-        pipe = DeblurPipeline.from_checkpoints(args.deblurrer, args.translator, device=args.device)
+        pipe = DeblurPipeline.from_checkpoints(args.deblurrer, args.translator, device=args.device,
+                                               deblurrer_official=args.official, tlc=args.tlc)
         written = pipe.run_folder(args.input, args.out, save_translated=args.save_translated)
         print(f"wrote {len(written)} image(s) to {args.out}")
         return 0
@@ -260,7 +269,8 @@ def _kernels(args: argparse.Namespace) -> int:
         from blur2blur.kernel_space.blind import deblur_file
 
         written = deblur_file(args.input, args.out, args.wizard, iters=args.iters, seed=args.seed,
-                              save_kernel=args.save_kernel, device=args.device)
+                              save_kernel=args.save_kernel, device=args.device,
+                              progress=not args.no_progress)
         print("wrote " + ", ".join(str(p) for p in written))
         return 0
     raise AssertionError(f"unhandled kernels command {sub}")

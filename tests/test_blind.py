@@ -78,6 +78,24 @@ def test_keep_best_returns_lowest_data_iterate(long_run):
     assert img.shape == (32, 48, 3) and img.dtype == np.float32
 
 
+def test_keep_best_versus_last_when_the_data_term_rises():
+    # a strong smoothness prior and a large step pull x away from the data: the data term rises
+    wizard, y = tiny_wizard(), blurry(32, 48)
+    args = dict(iters=6, warmup_x=10, warmup_k=5, prior_weight=5.0, lr_x=1e-2)
+    seen_best, seen_last = [], []
+    best = run(wizard, y, keep_best=True, callback=lambda i, x, k, t: seen_best.append((x.clone(), k.clone())), **args)
+    last = run(wizard, y, keep_best=False, callback=lambda i, x, k, t: seen_last.append((x.clone(), k.clone())), **args)
+    data = best.losses["data"]
+    assert best.losses == last.losses
+    assert best.best_iter == int(np.argmin(data)) < len(data) - 1
+    assert data[-1] > min(data) + 1e-3
+    assert torch.equal(best.x, seen_best[best.best_iter][0].clamp(0, 1))
+    assert torch.equal(best.kernel, seen_best[best.best_iter][1])
+    assert last.best_iter == len(data) - 1
+    assert torch.equal(last.x, seen_last[-1][0].clamp(0, 1))
+    assert not torch.equal(best.x, last.x)
+
+
 def test_deterministic_for_a_seed_and_keep_last():
     wizard, y = tiny_wizard(), blurry(32, 48)
     a = run(wizard, y, iters=4, warmup_x=3, warmup_k=3, seed=7, keep_best=False)
@@ -157,3 +175,19 @@ def test_save_and_load_kernel_map(tmp_path):
     # 16 -> 4x4 values per cell, 5 px each, 2x3 cells with 2 px gaps
     assert img.shape == (2 * (20 + 2) + 2, 3 * (20 + 2) + 2, 3)
     assert 0 <= img.min() and img.max() <= 1
+
+
+def test_deblur_file_from_a_checkpoint(tmp_path):
+    from blur2blur.io import read_image, write_image
+    from blur2blur.kernel_space.blind import deblur_file
+    from blur2blur.nets.weights import save_model
+
+    src = tmp_path / "blurry.png"
+    write_image(src, blurry(33, 47)[0])
+    wizard = tiny_wizard()
+    save_model(wizard, tmp_path / "wizard", "kernel_wizard", TINY_WIZARD)
+    written = deblur_file(src, tmp_path / "out" / "sharp.png", str(tmp_path / "wizard"), iters=2, seed=1,
+                          save_kernel=True, device="cpu", progress=False, warmup_x=2, warmup_k=2, **TINY_DIPS)
+    assert [p.name for p in written] == ["sharp.png", "sharp_kernel.png", "sharp_kernel.safetensors"]
+    assert read_image(written[0]).shape == (33, 47, 3)
+    assert load_kernel_map(written[2]).shape == (1, 16, 1, 1)

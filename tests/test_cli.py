@@ -74,3 +74,30 @@ def test_bad_override_is_a_message(dataset, tmp_path, capsys):
                  "--set", "nonsense=1"])
     assert code == 2
     assert "nonsense" in capsys.readouterr().err
+
+
+def test_kernels_train_transfer_and_translator_k_sources(dataset, tmp_path, capsys):
+    tiny_k = ["--set", "nf=8", "--set", "front_RBs=1", "--set", "back_RBs=1", "--set", "kernel_dim=16",
+              "--set", "recon_nf=8", "--set", "crop=32", "--set", "batch=2", "--set", "iters=2",
+              "--no-progress"]
+    assert main(["kernels", "train", "--data", str(dataset), "--out", str(tmp_path / "k")] + tiny_k) == 0
+    wizard = str(tmp_path / "k" / "kernel_wizard")
+    assert main(["kernels", "transfer", "--wizard", wizard, "--data", str(dataset), "--out",
+                 str(tmp_path / "K"), "--variants", "2", "--device", "cpu", "--no-progress"]) == 0
+    n_sharp = len(list_images(dataset / "trainB"))
+    assert len(list_images(tmp_path / "K")) == 2 * n_sharp
+    assert (tmp_path / "K" / "manifest.json").is_file()
+    tiny_t = ["--set", "base_channel=8", "--set", "num_res=1", "--set", "ndf=8", "--set", "crop=32",
+              "--set", "batch=2", "--set", "iters=1", "--set", "decay_start=1",
+              "--set", "perc_weights=random", "--set", "k_variants=1", "--no-progress",
+              "--set", f"kernel_wizard={wizard}"]
+    for source in ("transfer", "online"):
+        with pytest.warns(UserWarning):
+            assert main(["train-translator", "--data", str(dataset), "--out", str(tmp_path / source),
+                         "--set", f"k_source={source}"] + tiny_t) == 0
+    assert json.loads((tmp_path / "transfer" / "known_blur_set" / "manifest.json").read_text())
+    assert not (tmp_path / "online" / "known_blur_set").exists()
+    # Without a kernel network the bkse sources explain what is missing.
+    code = main(["train-translator", "--data", str(dataset), "--out", str(tmp_path / "x"),
+                 "--set", "k_source=online"] + tiny_t[:-2])
+    assert code == 2 and "kernels train" in capsys.readouterr().err

@@ -47,3 +47,20 @@ def test_folder_round_trip_from_checkpoints(tmp_path):
     assert (tmp_path / "out" / "translated" / "a.png").is_file()
     expected = pipe.run(read_image(tmp_path / "in" / "a.png"))["deblurred"]
     assert np.abs(read_image(written[0]) - expected).max() <= 0.5 / 255 + 1e-6
+
+
+def test_official_checkpoint_by_name(tmp_path):
+    from blur2blur.nets.official import OFFICIAL, load_network
+
+    name, kwargs = OFFICIAL["nafnet-gopro-width32"]
+    torch.manual_seed(0)
+    net = build_network(name, **kwargs)
+    torch.save({"params": net.state_dict()}, tmp_path / "NAFNet-GoPro-width32.pth")
+    loaded = load_network(tmp_path / "NAFNet-GoPro-width32.pth", "nafnet-gopro-width32", tlc=True)
+    assert loaded.tlc and not loaded.training
+    for key, value in net.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+    with pytest.raises(ValueError, match="nafnet-gopro-width32"):
+        load_network(tmp_path / "NAFNet-GoPro-width32.pth")
+    with pytest.raises(ValueError, match="missing|unexpected|mismatch"):
+        load_network(tmp_path / "NAFNet-GoPro-width32.pth", "nafnet-gopro-width64")

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from blur2blur.device import pick_device
 from blur2blur.io import list_images, read_image, to_numpy, to_tensor, write_image
-from blur2blur.nets.weights import load_model
+from blur2blur.nets.official import load_network
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -47,10 +47,12 @@ class DeblurPipeline:
 
     @classmethod
     def from_checkpoints(cls, deblurrer: str | Path | None, translator: str | Path | None = None,
-                         device: str | None = "auto") -> "DeblurPipeline":
-        """Build from our checkpoints (path stems of `.safetensors` + `.json` files)."""
-        deb = load_model(deblurrer) if deblurrer else None
-        tra = load_model(translator) if translator else None
+                         device: str | None = "auto", deblurrer_official: str | None = None,
+                         tlc: bool = False) -> "DeblurPipeline":
+        """Build from our checkpoints (path stems of `.safetensors` + `.json` files), or an
+        official deblurrer file named by `deblurrer_official` (see nets/official.py)."""
+        deb = load_network(deblurrer, deblurrer_official, tlc=tlc) if deblurrer else None
+        tra = load_network(translator) if translator else None
         return cls(deb, tra, device=device)
 
     @torch.no_grad()

@@ -18,8 +18,8 @@ G is frozen (``requires_grad`` False, eval mode) but differentiable with respect
 Each iteration alternates one Adam step on DIP_k with x fixed (data + kernel term; x is the
 image of the previous x step, which saves a DIP_x forward pass), then one on DIP_x with the updated
 k fixed (data + prior), as in the paper's alternating scheme;
-``joint=True`` instead takes one shared forward pass and steps both (half the cost, the official
-code's intent). As in the official code: the DIP inputs are perturbed each step by Gaussian noise
+``joint=True`` instead takes one shared forward pass and steps both (one pass through G instead
+of two, ~25% faster with the official wizard; what the official loop does). As in the official code: the DIP inputs are perturbed each step by Gaussian noise
 (std ``reg_noise_std`` = 1e-3), learning rates 5e-4 (its generic-deblur setting), 300 warm-up steps,
 5000 joint steps, and both learning rates are multiplied by 0.7 every ``iters // 5`` steps.
 
@@ -29,19 +29,23 @@ file; here ``init_kernel=None`` uses ``F(y, y)``, the wizard's own code for "no 
 ``G(x, k)`` starts close to ``x = y``, a consistent start); any other map is resampled to this
 image's cell count with ``fit_kernel_map``.
 
-Any image size: x's noise is padded to a multiple of 32 (cropped back), the kernel map has
+Any image size: x's noise is padded to a multiple of 2**levels (32; at least 64 per side) and
+the output cropped back; the kernel map has
 ``wizard.kernel_map_size(H, W)`` cells (ceil(side/128)). Images are RGB float32 in [0, 1].
 
-Cost (measured by hand on this project's 2-core CPU, torch 2.13, 2 threads, default DIPs,
-256x256 image, alternating steps; medians of a few iterations after one untimed one):
-(a) tiny wizard (nf 8, 1+1 residual blocks, kernel_dim 16, recon_nf 8): 0.48 s per iteration,
-    i.e. about 7.3 s per megapixel-iteration; 5000 iterations ~ 40 min at 256x256. The time is
-    mostly DIP_x (0.2 s forward+backward) and DIP_k's Adam step (35 M parameters at kernel_dim 512;
-    2.1 M at kernel_dim 16).
-(b) official wizard (KernelWizard() defaults, 49.2 M parameters): 6.5 s per iteration, i.e. about
-    99 s per megapixel-iteration; 5000 iterations ~ 9 h at 256x256 (``joint=True``: 3.4 s per
-    iteration, ~4.7 h). Time scales roughly linearly with the pixel count; a GPU is the realistic
-    way to run the full 5000 iterations on photos.
+Cost, measured by hand (not a test) on this project's 2-core CPU, torch 2.13, 2 threads, default
+DIPs, a 256x256 image, with the script kept outside the package (it times ``callback`` calls);
+per-iteration wall times when the machine was otherwise idle, several runs of 6-9 iterations:
+(a) tiny wizard (nf 8, 1+1 residual blocks, kernel_dim 16, recon_nf 8): 1.2 s per iteration
+    (alternating or joint alike), about 19 s per megapixel-iteration; 5000 iterations ~ 1.7 h.
+    DIP_x dominates (~40 GFLOP per forward pass at 256x256; forward+backward ~1.0 s).
+(b) official wizard (``KernelWizard()``, 49.2 M parameters; DIP_k then has 35 M): 2.3-2.6 s per
+    alternating iteration, about 37 s per megapixel-iteration; 5000 iterations ~ 3.3 h at
+    256x256 (``joint=True``: 1.8-2.0 s, ~29 s/MP-iteration, ~2.6 h). At 512x512: ~10 s per
+    iteration (~14 h for 5000). Peak memory 1.8 GB at 256x256, 3.8 GB at 512x512.
+Add the warm-ups (300 DIP_x steps ~ 5 min at 256x256). Time grows about linearly with the pixel
+count; when other jobs share the two cores the same iterations took 4-9x longer. A GPU is the
+realistic way to run 5000 iterations on photo-sized images.
 """
 
 from __future__ import annotations
@@ -349,3 +353,32 @@ def load_kernel_map(path) -> torch.Tensor:
         k = load_file(str(path.with_suffix(".safetensors")))["kernel"]
     k = k.float()
     return k.unsqueeze(0) if k.dim() == 3 else k
+
+
+def deblur_file(input_path, out_path, wizard, iters: int = 5000, seed: int = 0, save_kernel: bool = False,
+                device: str | None = "auto", progress: bool = True, **kwargs) -> list[Path]:
+    """Blind-deblur one image file and write the result (format from ``out_path``'s extension).
+
+    ``wizard``: a ``KernelWizard`` or a checkpoint (our stem or an official ``.pth``, loaded with
+    ``train.kernels.load_kernel_wizard``); ``device`` "auto" | "cpu" | "cuda"... (a given module is
+    moved only for an explicit device). With ``save_kernel`` also writes ``<out stem>_kernel.png``
+    (visualisation) and ``<out stem>_kernel.safetensors`` (raw map) beside the output. Other keyword
+    arguments go to ``blind_deblur``. Returns the written paths, the image first.
+    """
+    from ..device import pick_device
+    from ..io import read_image, write_image
+
+    if isinstance(wizard, torch.nn.Module):
+        if device not in (None, "auto"):
+            wizard = wizard.to(pick_device(device))
+    else:
+        from ..train.kernels import load_kernel_wizard
+
+        wizard = load_kernel_wizard(wizard, device=pick_device(device))
+    y = read_image(input_path)
+    result = blind_deblur(y, wizard, iters=iters, seed=seed, progress=progress, **kwargs)
+    out_path = Path(out_path)
+    written = [write_image(out_path, result.image())]
+    if save_kernel:
+        written += list(save_kernel_map(out_path.with_name(out_path.stem + "_kernel.png"), result.kernel))
+    return written

@@ -6,7 +6,7 @@ a fixed noise tensor; only their weights are optimised.
 variant bkse uses: per level a stride-2 3x3 conv and a 3x3 conv (down), a 1x1 conv skip branch,
 bilinear x2 up-sampling, BatchNorm on the concatenation, a 3x3 then a 1x1 conv (up); every conv is
 followed by BatchNorm and LeakyReLU(0.2), reflection padding; a 1x1 conv and a sigmoid at the end
-(output in [0, 1]). Defaults: 5 levels, 128 channels down and up, 16-channel skips (about 2.2 M
+(output in [0, 1]). Defaults: 5 levels, 128 channels down and up, 16-channel skips (about 2.3 M
 parameters with 8 noise channels).
 
 ``DIPKernel`` follows the bkse kernel DIP: a 7x7 conv on a 64-channel noise code, five stride-2
@@ -130,7 +130,7 @@ class DIPKernel(nn.Module):
 
     Args: ``kernel_dim`` (the wizard's), ``in_channels`` of the noise (64 in bkse), ``nf`` width of
     the first conv (64), ``n_down`` stride-2 convs (5: 32x reduction), ``n_blocks`` residual blocks
-    at the map resolution (6 in bkse). Output is linear (no activation).
+    at the map resolution (6 in bkse; 34.8 M parameters at kernel_dim 512). Output is linear.
     """
 
     def __init__(self, kernel_dim: int = 512, in_channels: int = 64, nf: int = 64, n_down: int = 5,

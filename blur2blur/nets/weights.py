@@ -39,7 +39,7 @@ class CheckpointFormatError(ValueError):
     """The file could not be read or holds no recognisable state dict."""
 
 
-class WeightsMismatchError(RuntimeError):
+class WeightsMismatchError(ValueError, RuntimeError):
     """A state dict does not fit the model (missing, unexpected or wrongly shaped keys)."""
 
 

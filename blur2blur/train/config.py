@@ -218,7 +218,7 @@ PRESETS: dict[type, dict[str, dict[str, Any]]] = {
             "dec_blk_nums": [1, 1, 1],
             "crop": 64,
             "batch": 8,
-            "iters": 1500,
+            "iters": 1000,
             "lr": 2e-3,
             "grad_clip": 0.5,
             "log_every": 50,

@@ -1,0 +1,55 @@
+"""Official released checkpoints by name: which network and configuration each file needs.
+
+`load_network("path/NAFNet-GoPro-width64.pth", "nafnet-gopro-width64")` builds the official
+configuration and loads the file strictly (`weights_only=True`). Our own checkpoints
+(`.safetensors` + `.json`) carry their configuration and need no name: `load_network(stem)`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch.nn as nn
+
+from blur2blur.nets import build_network
+from blur2blur.nets.weights import load_model, load_weights
+
+OFFICIAL: dict[str, tuple[str, dict]] = {
+    "nafnet-gopro-width32": ("nafnet", {"width": 32, "enc_blk_nums": [1, 1, 1, 28],
+                                        "middle_blk_num": 1, "dec_blk_nums": [1, 1, 1, 1]}),
+    "nafnet-gopro-width64": ("nafnet", {"width": 64, "enc_blk_nums": [1, 1, 1, 28],
+                                        "middle_blk_num": 1, "dec_blk_nums": [1, 1, 1, 1]}),
+    "restormer-motion": ("restormer", {}),
+    "mimo-unet": ("mimo_unet", {"base_channel": 32, "num_res": 8}),
+    "mimo-unet-plus": ("mimo_unet", {"base_channel": 32, "num_res": 20}),
+    "bkse-gopro": ("kernel_wizard", {}),
+}
+
+
+def load_network(path: str | os.PathLike, official: str | None = None, tlc: bool = False,
+                 device=None) -> nn.Module:
+    """Our checkpoint stem, or an official file with its configuration name (see OFFICIAL).
+
+    `tlc` turns on NAFNet's test-time local converter (needed for NAFNet's published GoPro
+    scores). Returned in eval mode.
+    """
+    path = Path(path)
+    if official is None:
+        if path.suffix in (".pth", ".pt", ".ckpt", ".bin"):
+            raise ValueError(f"{path} looks like an official checkpoint: name its configuration "
+                             f"with one of {sorted(OFFICIAL)}")
+        model = load_model(path, device=device)
+    else:
+        if official not in OFFICIAL:
+            raise ValueError(f"unknown official configuration {official!r}; choose from {sorted(OFFICIAL)}")
+        name, kwargs = OFFICIAL[official]
+        model = build_network(name, **kwargs)
+        load_weights(model, path, strict=True)
+        if device is not None:
+            model = model.to(device)
+    if tlc:
+        if not hasattr(model, "tlc"):
+            raise ValueError("the test-time local converter (tlc) exists for NAFNet only")
+        model.tlc = True
+    return model.eval()
