@@ -38,15 +38,11 @@ def run_one(preset: str, crop: int, iters: int, warmup: int, online: bool, batch
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer = TranslatorTrainer(cfg, device)
-    online_k = None
+    wizard = None
     if online:
         from blur2blur.nets.kernel_space import KernelWizard
 
         wizard = KernelWizard().to(device).eval().requires_grad_(False)
-
-        def online_k(sharp):
-            with torch.no_grad():
-                return wizard.transfer(sharp, sharp, sharp).clamp(0, 1)
 
     times = []
     for i in range(warmup + iters):
@@ -55,8 +51,9 @@ def run_one(preset: str, crop: int, iters: int, warmup: int, online: bool, batch
         if device.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        if online_k is not None:
-            k = online_k(k)
+        if wizard is not None:
+            with torch.no_grad():
+                k = wizard.transfer(k, k, k).clamp(0, 1)
         trainer.step(b, k, i)
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -99,7 +96,7 @@ def main() -> None:
             print(f"{preset} {crop}: failed: {out.stderr.strip().splitlines()[-1]}", file=sys.stderr)
             continue
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(f"| preset | crop | batch | device | threads | s/iter | iter/s | peak memory (MB) |")
+    print("| preset | crop | batch | device | threads | s/iter | iter/s | peak memory (MB) |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['preset']} | {r['crop']} | {r['batch']} | {r['device']} | {r['threads']} | "

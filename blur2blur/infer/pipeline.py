@@ -10,23 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from blur2blur.device import pick_device
 from blur2blur.io import list_images, read_image, to_numpy, to_tensor, write_image
 from blur2blur.nets.official import load_network
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad NCHW `x` on the bottom/right to a multiple of `multiple` (reflect, or replicate when the
-    image is too small to reflect). Returns the padded tensor and the original (H, W)."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return x, (h, w)
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
+from blur2blur.nets.padding import pad_to_multiple
 
 
 class DeblurPipeline:
@@ -58,7 +47,8 @@ class DeblurPipeline:
     @torch.no_grad()
     def run_tensor(self, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """NCHW [0,1] in; dict of NCHW [0,1] outputs of the input's size."""
-        x, (h, w) = pad_to_multiple(y.to(self.device), self.pad_multiple)
+        h, w = y.shape[-2:]
+        x = pad_to_multiple(y.to(self.device), self.pad_multiple)
         out: dict[str, torch.Tensor] = {}
         if self.translator is not None:
             scales = self.translator(x)

@@ -39,6 +39,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .padding import pad_to_multiple
+
 #: total down-sampling from an image to its kernel map (4 in the feature extractor, 32 in F / U-Net)
 KERNEL_STRIDE = 128
 
@@ -186,17 +188,6 @@ class KernelAdapter(nn.Module):
         return self.model(feat, kernel)
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int = KERNEL_STRIDE) -> torch.Tensor:
-    """Pad NCHW ``x`` at the bottom/right to a multiple of ``multiple``: reflect when the padding is
-    smaller than the side, else replicate."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return x
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode)
-
-
 def fit_kernel_map(kernel: torch.Tensor, size: tuple[int, int], mode: str = "pool") -> torch.Tensor:
     """Resample an N x C x h x w kernel map to ``size`` (cells).
 
@@ -260,7 +251,7 @@ class KernelWizard(nn.Module):
         """
         if x_sharp.shape != y_blur.shape:
             raise ValueError(f"sharp {tuple(x_sharp.shape)} and blurry {tuple(y_blur.shape)} differ")
-        both = pad_to_multiple(torch.cat((x_sharp, y_blur), dim=0))
+        both = pad_to_multiple(torch.cat((x_sharp, y_blur), dim=0), KERNEL_STRIDE)
         feats = self.feature_extractor(both)
         code = self.kernel_extractor(*feats.chunk(2, dim=0))
         if not self.use_vae:
@@ -284,7 +275,7 @@ class KernelWizard(nn.Module):
             if kernel.shape[0] != 1:
                 raise ValueError(f"kernel batch {kernel.shape[0]} does not match image batch {n}")
             kernel = kernel.expand(n, -1, -1, -1)
-        base = pad_to_multiple(x_sharp)
+        base = pad_to_multiple(x_sharp, KERNEL_STRIDE)
         out = self.recon_trunk(self.adapter(self.feature_extractor(base), kernel)) + base
         return out[..., :h, :w]
 

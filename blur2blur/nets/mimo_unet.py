@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .padding import pad_to_multiple
+
 
 class BasicConv(nn.Module):
     """Conv (or transposed conv) with 'same' padding, optional BatchNorm and ReLU, in ``main``."""
@@ -153,12 +155,7 @@ class MIMOUNet(nn.Module):
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"MIMOUNet expects an Nx3xHxW tensor, got shape {tuple(x.shape)}")
         h, w = x.shape[-2:]
-        ph, pw = (-h) % 4, (-w) % 4
-        if ph or pw:
-            # Reflect needs the pad to be smaller than the side; tiny inputs fall back to replicate.
-            mode = "reflect" if (ph < h and pw < w) else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        outs = self._forward_padded(x)
+        outs = self._forward_padded(pad_to_multiple(x, 4))
         sizes = [(-(-h // 4), -(-w // 4)), (-(-h // 2), -(-w // 2)), (h, w)]
         return [o[:, :, :sh, :sw] for o, (sh, sw) in zip(outs, sizes)]
 

@@ -27,6 +27,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .padding import pad_to_multiple
+
 LAYER_NORM_TYPES = ("WithBias", "BiasFree")
 
 
@@ -243,13 +245,7 @@ class Restormer(nn.Module):
             raise ValueError(f"Restormer expects an Nx{self.inp_channels}xHxW tensor, "
                              f"got shape {tuple(inp_img.shape)}")
         h, w = inp_img.shape[-2:]
-        ph, pw = (-h) % self.padder_size, (-w) % self.padder_size
-        x_in = inp_img
-        if ph or pw:
-            # Reflect needs the pad to be shorter than the side; tiny inputs fall back to replicate.
-            mode = "reflect" if (ph < h and pw < w) else "replicate"
-            x_in = F.pad(inp_img, (0, pw, 0, ph), mode=mode)
-        out = self._forward_padded(x_in)
+        out = self._forward_padded(pad_to_multiple(inp_img, self.padder_size))
         return out[:, :, :h, :w]
 
     def _forward_padded(self, x_in: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .padding import pad_to_multiple
+
 UP_MODES = ("bilinear", "transpose")
 
 
@@ -92,13 +94,7 @@ class UNet(nn.Module):
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"UNet expects an Nx3xHxW tensor, got shape {tuple(x.shape)}")
         h, w = x.shape[-2:]
-        m = 2 ** self.levels
-        ph, pw = (-h) % m, (-w) % m
-        if ph or pw:
-            # Reflect needs the pad to be shorter than the side; tiny inputs fall back to replicate.
-            mode = "reflect" if (ph < h and pw < w) else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        outs = self._forward_padded(x)
+        outs = self._forward_padded(pad_to_multiple(x, 2 ** self.levels))
         sizes = [(-(-h // 4), -(-w // 4)), (-(-h // 2), -(-w // 2)), (h, w)]
         return [o[:, :, :sh, :sw] for o, (sh, sw) in zip(outs, sizes)]
 
