@@ -90,3 +90,31 @@ def test_translator_recipe_writes_checkpoints(tmp_path, rng):
     outs = T(torch.rand(1, 3, 37, 53))
     assert [tuple(o.shape[-2:]) for o in outs][-1] == (37, 53)
     assert (tmp_path / "run" / "discriminator.safetensors").is_file()
+
+
+def test_restormer_deblurrer_trains(tmp_path, rng):
+    _write_set(tmp_path / "blur", rng, 2)
+    _write_set(tmp_path / "sharp", np.random.default_rng(0), 2)
+    cfg = make_config(DeblurrerConfig, "cpu-small", [
+        "net=restormer", "restormer_dim=8", "restormer_blocks=[1,1,1,1]", "restormer_refinement=1",
+        "restormer_heads=[1,1,1,1]", "crop=32", "batch=2", "iters=2", "log_every=1", "save_every=2"])
+    ckpt = train_deblurrer(tmp_path / "blur", tmp_path / "sharp", tmp_path / "run", cfg,
+                           device="cpu", progress=False)
+    model = load_model(ckpt)
+    assert type(model).__name__ == "Restormer"
+    assert model(torch.rand(1, 3, 37, 53)).shape == (1, 3, 37, 53)
+
+
+@pytest.mark.parametrize("net", ["unet", "nafnet", "mimo_unet"])
+def test_translator_backbones_and_bf16_autocast(net):
+    extra = {"unet": ["levels=2"], "nafnet": ["width=8", "enc_blk_nums=[1,1]", "dec_blk_nums=[1,1]"],
+             "mimo_unet": ["disc_per_scale=true", "curriculum=true", "curriculum_until=10"]}[net]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cfg = make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + [f"net={net}", "amp=bf16"] + extra)
+        trainer = TranslatorTrainer(cfg, torch.device("cpu"))
+    losses = trainer.step(torch.rand(4, 3, 32, 32), torch.rand(4, 3, 32, 32), iteration=0)
+    assert all(np.isfinite(v) for v in losses.values())
+    if net == "mimo_unet":
+        assert len(trainer.Ds) == 3
+        assert losses["curriculum/fraction"] == 0.5
