@@ -273,7 +273,7 @@ def evaluate(wizard, kernels: list[np.ndarray], photos: list[Path], crop: int, o
         # the same crop positions for every kernel; the kernel's margin is taken inside kmax
         m = (kmax - k.shape[0]) // 2
         pairs = [blurred_crop(photo, k, crop, top + m, left + m) for photo, top, left in images]
-        none, self_, trans, effect = [], [], [], []
+        none, blank_, self_, trans, effect = [], [], [], [], []
         for i in range(len(pairs)):
             x, y = pairs[i]
             x_hat, y_hat = pairs[(i + 1) % len(pairs)]
@@ -283,10 +283,12 @@ def evaluate(wizard, kernels: list[np.ndarray], photos: list[Path], crop: int, o
             trans.append(psnr(pred, y_hat))
             blank = apply_kernel(wizard, to_tensor(x_hat), zero)[0].numpy().transpose(1, 2, 0)
             effect.append(float(np.abs(pred - blank).mean()) * 255)
+            blank_.append(psnr(blank, y_hat))
             if i == 0:
                 write_image(out / "examples" / f"kernel{j + 1}.png", side_by_side([x, y, x_hat, pred, y_hat]))
         rows.append([j + 1, f"{k.shape[0]}x{k.shape[1]}", statistics.fmean(none), statistics.fmean(self_),
-                     statistics.fmean(trans), min(trans), max(trans), statistics.fmean(effect)])
+                     statistics.fmean(trans), min(trans), max(trans), statistics.fmean(effect),
+                     statistics.fmean(blank_)])
     return rows
 
 
@@ -346,15 +348,20 @@ def main() -> None:
 
     print(f"\nKernel encoding (bkse Table 1 protocol): PSNR (dB, RGB, uint8) against k*x_hat, "
           f"mean over {len(photos)} held-out pairs of {TEST_SET} at {crop}x{crop}; F/G {desc}.\n")
-    table = [[r[0], r[1], f"{r[2]:.2f}", f"{r[3]:.2f}", f"{r[4]:.2f}", f"{r[5]:.2f}-{r[6]:.2f}", f"{r[7]:.2f}"]
-             for r in rows]
-    table.append(["mean", "", f"{statistics.fmean(r[2] for r in rows):.2f}",
-                  f"{statistics.fmean(r[3] for r in rows):.2f}", f"**{statistics.fmean(r[4] for r in rows):.2f}**",
-                  "", f"{statistics.fmean(r[7] for r in rows):.2f}"])
-    print(markdown_table(["Levin kernel", "size", "no transfer: x_hat", "self: G(x_hat,F(x_hat,k*x_hat))",
-                          "transfer: G(x_hat,F(x,k*x))", "transfer min-max", "code effect"], table))
-    print("\ncode effect: mean |G(x_hat, F(x,k*x)) - G(x_hat, 0)| in 8-bit grey levels; near 0 means G "
-          "ignores the kernel code (a collapsed encoder: every kernel gives the same blur).")
+    table = [[r[0], r[1], f"{r[2]:.2f}", f"{r[8]:.2f}", f"{r[3]:.2f}", f"{r[4]:.2f}", f"{r[5]:.2f}-{r[6]:.2f}",
+              f"{r[7]:.2f}"] for r in rows]
+
+    def mean(i):
+        return f"{statistics.fmean(r[i] for r in rows):.2f}"
+
+    table.append(["mean", "", mean(2), mean(8), mean(3), f"**{mean(4)}**", "", mean(7)])
+    print(markdown_table(["Levin kernel", "size", "no transfer: x_hat", "blank code: G(x_hat,0)",
+                          "self: G(x_hat,F(x_hat,k*x_hat))", "transfer: G(x_hat,F(x,k*x))", "transfer min-max",
+                          "code effect"], table))
+    print("\nblank code: G with an all-zero kernel map (no source at all); code effect: mean "
+          "|G(x_hat, F(x,k*x)) - G(x_hat, 0)| in 8-bit grey levels. A transfer no better than the blank code, "
+          "with a code effect near 0, means G ignores the kernel code (a collapsed encoder: every source "
+          "gives the same average blur).")
     total = time.perf_counter() - t_start
     print(f"\nwall time: {total:.0f} s (F/G training {train_s or 0:.0f} s, evaluation {eval_s:.0f} s), "
           f"{torch.get_num_threads()} threads; examples (x | k*x | x_hat | transfer | k*x_hat) in "

@@ -141,7 +141,8 @@ def main() -> None:
 
     import torch
 
-    from blur2blur.io import read_image, write_image
+    from blur2blur.io import read_image, to_tensor, write_image
+    from blur2blur.kernel_space.transfer import apply_kernel
     from blur2blur.metrics import psnr
 
     out = Path(args.out)
@@ -177,21 +178,24 @@ def main() -> None:
     t0 = time.perf_counter()
     with torch.no_grad():
         for kind, name, x, y, k in sources:
-            none, trans = [], []
+            none, blank_, trans = [], [], []
             for tname, photo in targets:
                 x_hat, ref = centre_pair(photo, k, patch)
                 pred = transfer(wizard, x_hat, x, y)
+                blank = apply_kernel(wizard, to_tensor(x_hat), torch.zeros(1, wizard.kernel_dim, 1, 1))
+                blank = blank[0].numpy().transpose(1, 2, 0)
+                score = psnr_aligned if kind == "real" else psnr
+                none.append(score(x_hat, ref))
+                blank_.append(score(blank, ref))
+                trans.append(score(pred, ref))
                 if kind == "real":
-                    none.append(psnr_aligned(x_hat, ref))
-                    trans.append(psnr_aligned(pred, ref))
                     panels = [x, y, x_hat, pred]
                 else:
-                    none.append(psnr(x_hat, ref))
-                    trans.append(psnr(pred, ref))
                     panels = [x, y, x_hat, pred, ref]
                 write_image(out / f"transfer_{kind}_{name.replace('*', '-')}_{tname}.png", side_by_side(panels))
             size = f"{k.shape[0]}x{k.shape[1]}"
-            rows.append([kind, name, size, f"{statistics.fmean(none):.2f}", f"{statistics.fmean(trans):.2f}"])
+            rows.append([kind, name, size, f"{statistics.fmean(none):.2f}", f"{statistics.fmean(blank_):.2f}",
+                         f"{statistics.fmean(trans):.2f}"])
     eval_s = time.perf_counter() - t0
     write_image(out / "kernels_levin.png", kernel_sheet(levin))
     if gyro:
@@ -202,12 +206,15 @@ def main() -> None:
     print("PSNR dB (RGB, uint8) against the reference k*x_hat; 'real': reference rendered with Levin's "
           f"measured kernel, best integer shift within +-{SHIFT} px ({SHIFT} px border cropped); others: "
           "exact, no shift.\n")
-    print(markdown_table(["source", "pair", "kernel", "no transfer: x_hat", "transfer: G(x_hat,F(x,y))"], rows))
     for kind in ("real", "levin-synthetic", "gyro"):
-        sel = [float(r[4]) for r in rows if r[0] == kind]
-        base_ = [float(r[3]) for r in rows if r[0] == kind]
+        sel = [r for r in rows if r[0] == kind]
         if sel:
-            print(f"mean {kind}: no transfer {statistics.fmean(base_):.2f}, transfer {statistics.fmean(sel):.2f}")
+            rows.append([f"**mean {kind}**", "", ""] + [f"{statistics.fmean(float(r[i]) for r in sel):.2f}"
+                                                        for i in (3, 4, 5)])
+    print(markdown_table(["source", "pair", "kernel", "no transfer: x_hat", "blank code: G(x_hat,0)",
+                          "transfer: G(x_hat,F(x,y))"], rows))
+    print("\nblank code: G with an all-zero kernel map, i.e. no source at all; a transfer that does not beat "
+          "it carries nothing of the source's blur.")
     if gyro:
         print("\ngyro kernels (focal %.0f px): " % args.focal + "; ".join(
             f"{n}: {k.shape[0]} px, extent {e['w']:.1f} x {e['h']:.1f} px, exposure {e['exposure_s']:.3f} s"
