@@ -13,7 +13,6 @@ import torch
 
 from blur2blur.data.datasets import PairedCrops
 from blur2blur.data.layout import pair_by_stem
-from blur2blur.data.sampling import SeededBatches
 from blur2blur.device import seed_everything
 from blur2blur.losses.pixel import psnr_loss
 from blur2blur.nets import build_network
@@ -64,9 +63,7 @@ class DeblurrerRecipe(Recipe):
         return {"net": self.sched}
 
     def start(self, iteration: int) -> None:
-        self.batches = SeededBatches(self.dataset, self.cfg.batch, self.cfg.seed, start=iteration,
-                                     rank=self.info.rank, world_size=self.info.world_size,
-                                     num_workers=self.cfg.num_workers)
+        self.batches = self.seeded_batches(self.dataset, iteration, self.cfg.seed)
 
     def step(self, iteration: int) -> dict[str, float]:
         batch = next(self.batches)

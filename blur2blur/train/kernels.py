@@ -17,7 +17,6 @@ from typing import Any, Mapping
 import torch
 
 from blur2blur.data.datasets import PairedCrops
-from blur2blur.data.sampling import SeededBatches
 from blur2blur.device import pick_device, seed_everything
 from blur2blur.losses.pixel import charbonnier
 from blur2blur.nets.kernel_space import KernelWizard
@@ -106,9 +105,7 @@ class KernelRecipe(Recipe):
         return {"kernel_wizard": self.trainer.sched}
 
     def start(self, iteration: int) -> None:
-        self.batches = SeededBatches(self.dataset, self.cfg.batch, self.cfg.seed, start=iteration,
-                                     rank=self.info.rank, world_size=self.info.world_size,
-                                     num_workers=self.cfg.num_workers)
+        self.batches = self.seeded_batches(self.dataset, iteration, self.cfg.seed)
 
     def step(self, iteration: int) -> dict[str, float]:
         batch = next(self.batches)

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from blur2blur.data.sampling import SeededBatches
 from blur2blur.train.config import save_config
 from blur2blur.train.distributed import DistInfo, barrier, mean_across
 from blur2blur.train.logger import RunLogger
@@ -46,6 +47,11 @@ class Recipe:
     def start(self, iteration: int) -> None:
         """Prepare data iterators so that the next batch is the one of `iteration`."""
         raise NotImplementedError
+
+    def seeded_batches(self, dataset, iteration: int, seed: int) -> SeededBatches:
+        """This process's share of the global batch `self.cfg.batch`, from `iteration` on."""
+        return SeededBatches(dataset, self.cfg.batch, seed, start=iteration, rank=self.info.rank,
+                             world_size=self.info.world_size, num_workers=self.cfg.num_workers)
 
     def step(self, iteration: int) -> dict[str, float]:
         """One optimisation step; returns scalars to log (losses must be finite)."""

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from blur2blur.data.augment import Augment
 from blur2blur.data.datasets import UnpairedCrops
-from blur2blur.data.sampling import SeededBatches, mix_seed
+from blur2blur.data.sampling import mix_seed
 from blur2blur.device import seed_everything
 from blur2blur.io import list_images
 from blur2blur.losses.gan import gan_loss_d, gan_loss_g, gradient_penalty
@@ -195,10 +195,8 @@ class TranslatorRecipe(Recipe):
 
     def start(self, iteration: int) -> None:
         # Separate streams for B and K: no geometric transform is shared between the two sets.
-        kw = dict(start=iteration, rank=self.info.rank, world_size=self.info.world_size,
-                  num_workers=self.cfg.num_workers)
-        self.batches_b = SeededBatches(self.data_b, self.cfg.batch, self.cfg.seed, **kw)
-        self.batches_k = SeededBatches(self.data_k, self.cfg.batch, self.cfg.seed + 1, **kw)
+        self.batches_b = self.seeded_batches(self.data_b, iteration, self.cfg.seed)
+        self.batches_k = self.seeded_batches(self.data_k, iteration, self.cfg.seed + 1)
         if hasattr(self.online_k, "start"):
             self.online_k.start(iteration)
 
