@@ -29,6 +29,14 @@ configuration (nf 64, front 10, back 20, kernel_dim 512) has 49,205,187 paramete
 Images are RGB float32 in [0,1], tensors NCHW; any size works (padded inside to a multiple of 128,
 cropped back; the official code needs crops of at least 256 because reflection padding fails on a
 1-cell kernel map, which here falls back to replicate padding). Outputs of G are not clamped.
+
+Initialisation (training from scratch only; loaded checkpoints replace it): the convolutions of the
+feature extractor's head, of F and of G's U-Net are Kaiming-normal for their activation, so the
+kernel code has unit scale and moves G's output from the first step. With PyTorch's default
+initialisation, used by the official code, the six bias-free convolutions of F shrink the code to
+~5e-5 and G's U-Net shrinks its effect to ~2e-9 grey levels (cpu-small, 128 px): the code's effect
+is below float32 resolution, F receives no usable gradient and G learns one average blur
+(measured: transfer PSNR equal to an all-zero code after 3000 iterations).
 """
 
 from __future__ import annotations
@@ -43,6 +51,23 @@ from .padding import pad_to_multiple
 
 #: total down-sampling from an image to its kernel map (4 in the feature extractor, 32 in F / U-Net)
 KERNEL_STRIDE = 128
+
+
+def init_signal_preserving(module: nn.Module, negative_slope: float = 0.0) -> None:
+    """Kaiming-normal (fan-in) weights and zero biases for every conv of ``module`` (ReLU-family
+    activation with ``negative_slope``). A stride-s transposed conv of kernel k gives each output
+    in_channels * (k/s)^2 inputs, which is its fan-in here (PyTorch's default reads out_channels)."""
+    for m in module.modules():
+        if isinstance(m, nn.ConvTranspose2d):
+            fan_in = m.in_channels * (m.kernel_size[0] // m.stride[0]) * (m.kernel_size[1] // m.stride[1])
+            gain = nn.init.calculate_gain("leaky_relu", negative_slope)
+            nn.init.normal_(m.weight, 0.0, gain / math.sqrt(fan_in))
+        elif isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, a=negative_slope, mode="fan_in", nonlinearity="leaky_relu")
+        else:
+            continue
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
 
 
 class ResidualBlockNoBN(nn.Module):
@@ -236,6 +261,12 @@ class KernelWizard(nn.Module):
             nn.Conv2d(recon_nf, recon_nf, 3, 1, 1), lrelu,
             nn.Conv2d(recon_nf, input_nc, 3, 1, 1),
         )
+        # Residual blocks keep their own 0.1-scaled init; the recon head keeps PyTorch's default,
+        # so G starts close to the identity on the sharp input.
+        for layer in list(self.feature_extractor)[:6]:
+            init_signal_preserving(layer, negative_slope=0.1)
+        init_signal_preserving(self.kernel_extractor)
+        init_signal_preserving(self.adapter)
 
     @staticmethod
     def kernel_map_size(height: int, width: int) -> tuple[int, int]:
