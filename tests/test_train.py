@@ -17,7 +17,8 @@ from tests.conftest import smooth_photo
 TINY_DEBLURRER = ["width=8", "enc_blk_nums=[1,1]", "dec_blk_nums=[1,1]", "crop=32", "batch=2",
                   "iters=3", "log_every=1", "save_every=2"]
 TINY_TRANSLATOR = ["base_channel=8", "num_res=1", "ndf=8", "n_layers=2", "crop=32", "batch=2",
-                   "iters=2", "decay_start=1", "log_every=1", "save_every=2", "perc_weights=random"]
+                   "iters=2", "decay_start=1", "log_every=1", "save_every=2", "perc_weights=random",
+                   "d_warmup=0"]
 
 
 def _write_set(folder, rng, n, size=40):
@@ -63,6 +64,25 @@ def test_translator_step_updates_both_networks(gan_mode):
     assert any(not torch.equal(a, b) for a, b in zip(d0, trainer.D.parameters()))
     # The perceptual network is frozen.
     assert not any(p.requires_grad for p in trainer.perc.parameters())
+
+
+def test_translator_discriminator_warmup_freezes_t_only():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cfg = make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + ["iters=3", "d_warmup=1"])
+        trainer = TranslatorTrainer(cfg, torch.device("cpu"))
+    t0 = [p.detach().clone() for p in trainer.T.parameters()]
+    d0 = [p.detach().clone() for p in trainer.D.parameters()]
+    b, k = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    losses = trainer.step(b, k, iteration=0)
+    assert all(torch.equal(a, c) for a, c in zip(t0, trainer.T.parameters()))
+    assert any(not torch.equal(a, c) for a, c in zip(d0, trainer.D.parameters()))
+    assert losses["loss/g_gan"] == 0.0 and losses["loss/d_gan"] > 0
+    trainer.step(b, k, iteration=1)
+    assert any(not torch.equal(a, c) for a, c in zip(t0, trainer.T.parameters()))
+    with pytest.raises(ValueError, match="d_warmup"):
+        TranslatorTrainer(make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + ["d_warmup=2"]),
+                          torch.device("cpu"))
 
 
 def test_translator_lr_is_constant_then_decays_to_zero():

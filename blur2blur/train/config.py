@@ -84,6 +84,9 @@ class TranslatorConfig:
     Curriculum (paper): per batch, only the `curriculum_order` ("blurriest" or "sharpest")
     fraction of the camera crops, ranked by variance of the Laplacian, is optimised; the fraction
     grows linearly from `curriculum_start` to 1 at iteration `curriculum_until`.
+    d_warmup: the first `d_warmup` iterations (of `iters`) train only D, on K against the
+    untrained T's output (about B itself); not in the published recipes (0), used by `cpu-small`
+    so that the short run's T meets a discriminator that already separates the blurs.
     """
 
     net: str = "mimo_unet"
@@ -100,6 +103,7 @@ class TranslatorConfig:
     gan_mode: str = "hinge"
     lambda_gp: float = 1e-4
     gp_target: float = 1.0
+    d_warmup: int = 0
     gan_scale_reduce: str = "mean"
     lambda_rec: float = 0.8
     rec_scale_reduce: str = "sum"

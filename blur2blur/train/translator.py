@@ -8,6 +8,8 @@ regularises D. Every choice comes from a `TranslatorConfig` (see its presets).
 
 from __future__ import annotations
 
+import warnings
+
 from pathlib import Path
 
 import torch
@@ -75,6 +77,8 @@ class TranslatorTrainer:
     def __init__(self, cfg: TranslatorConfig, device: torch.device, info: DistInfo | None = None):
         if cfg.net not in TRANSLATOR_NETS:
             raise ValueError(f"translator net must be one of {sorted(TRANSLATOR_NETS)}, got {cfg.net!r}")
+        if not 0 <= cfg.d_warmup < cfg.iters:
+            raise ValueError(f"d_warmup must be in [0, iters={cfg.iters}), got {cfg.d_warmup}")
         if cfg.curriculum_order not in ("blurriest", "sharpest"):
             raise ValueError(f"curriculum_order must be blurriest or sharpest, got {cfg.curriculum_order!r}")
         self.cfg, self.device = cfg, device
@@ -119,23 +123,27 @@ class TranslatorTrainer:
             keep = select_fraction(blur_degree(b), fraction, blurriest=cfg.curriculum_order == "blurriest")
             b = b[keep]
         self.T.train()
-        with autocast(cfg, self.device):
+        warmup = iteration < cfg.d_warmup
+        with autocast(cfg, self.device), torch.set_grad_enabled(not warmup):
             outs = [o.float() for o in self.T(b)]
         reals = [resize_like(k, o, "bilinear") for o in outs]
         inputs = [resize_like(b, o, "nearest") for o in outs]
 
         # Translator: fool D at every scale, stay close in content to the input at that scale.
-        _set_requires_grad(self.Ds, False)
-        with autocast(cfg, self.device):
-            fake_logits = [self._disc(i)(o).float() for i, o in enumerate(outs)]
-        g_gan = gan_loss_g(fake_logits, cfg.gan_mode, reduce=cfg.gan_scale_reduce)
-        rec_terms = torch.stack([self.perc(o, x) for o, x in zip(outs, inputs)])
-        rec = rec_terms.sum() if cfg.rec_scale_reduce == "sum" else rec_terms.mean()
-        g_loss = g_gan + cfg.lambda_rec * rec
-        self.opt_t.zero_grad(set_to_none=True)
-        g_loss.backward()
-        average_gradients(self.T, self.info)
-        self.opt_t.step()
+        # (Skipped while D warms up.)
+        g_gan = rec = g_loss = torch.zeros((), device=b.device)
+        if not warmup:
+            _set_requires_grad(self.Ds, False)
+            with autocast(cfg, self.device):
+                fake_logits = [self._disc(i)(o).float() for i, o in enumerate(outs)]
+            g_gan = gan_loss_g(fake_logits, cfg.gan_mode, reduce=cfg.gan_scale_reduce)
+            rec_terms = torch.stack([self.perc(o, x) for o, x in zip(outs, inputs)])
+            rec = rec_terms.sum() if cfg.rec_scale_reduce == "sum" else rec_terms.mean()
+            g_loss = g_gan + cfg.lambda_rec * rec
+            self.opt_t.zero_grad(set_to_none=True)
+            g_loss.backward()
+            average_gradients(self.T, self.info)
+            self.opt_t.step()
 
         # Discriminator: K is real, T(b) is fake, at every scale; penalty at full resolution.
         _set_requires_grad(self.Ds, True)
@@ -155,7 +163,9 @@ class TranslatorTrainer:
         d_loss.backward()
         average_gradients(self.Ds, self.info)
         self.opt_d.step()
-        self.sched_t.step()
+        with warnings.catch_warnings():  # T's schedule counts warm-up iterations without a T step
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
+            self.sched_t.step()
         self.sched_d.step()
         self._last = (b[:4].detach(), fakes[-1][:4], k[:4].detach())
         return {

@@ -1,0 +1,94 @@
+"""Does G learn to use the kernel code? The easiest possible kernel space: two blurs.
+
+Crops of sharp photos are blurred with one of two 15 px line kernels, horizontal or vertical
+(chosen per crop at random, reflect padding), and F/G (``KernelWizard``, cpu-small widths by
+default) are trained jointly with the Charbonnier loss of G(x, F(x, y)) against y, as in
+``blur2blur kernels train``. Every ``--eval-every`` iterations, on fresh crops, the table gives the
+MSE against y of: G with its own code ("self"), G with an all-zero code ("blank"), G with the code
+of another crop of the batch ("swapped": half of them carry the other kernel), and the sharp input
+itself ("identity"); the std of the code; and the code's effect, mean |G(x, k) - G(x, 0)| in 8-bit
+grey levels. A working kernel space has self << swapped; self == blank means G ignores the code.
+
+    python benchmarks/kernel_code_probe.py                  # cpu-small widths, lr 1e-3, 400 it
+    python benchmarks/kernel_code_probe.py --lr 1e-4 --iters 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "sharp_sunhays80"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--photos", default=str(DEFAULT_PHOTOS), help="folder of sharp photos")
+    ap.add_argument("--count", type=int, default=20, help="photos used (default: %(default)s)")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--iters", type=int, default=400)
+    ap.add_argument("--eval-every", type=int, default=100)
+    ap.add_argument("--crop", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--nf", type=int, default=16)
+    ap.add_argument("--kernel-dim", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    from blur2blur.io import list_images, read_image
+    from blur2blur.losses.pixel import charbonnier
+    from blur2blur.nets.kernel_space import KernelWizard
+
+    files = list_images(args.photos)[:args.count]
+    if not files:
+        raise SystemExit(f"error: no photos in {args.photos} (give --photos DIR)")
+    photos = [torch.from_numpy(read_image(f)).permute(2, 0, 1) for f in files]
+    line = torch.zeros(1, 1, 15, 15)
+    line[0, 0, 7, :] = 1 / 15
+    kernels = [line, line.transpose(2, 3).contiguous()]
+    rng = random.Random(args.seed)
+    c = args.crop
+
+    def batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        xs, ys = [], []
+        for _ in range(n):
+            img = rng.choice([p for p in photos if min(p.shape[1:]) > c])
+            top, left = rng.randrange(img.shape[1] - c), rng.randrange(img.shape[2] - c)
+            x = img[:, top:top + c, left:left + c]
+            y = F.conv2d(F.pad(x[:, None], (7, 7, 7, 7), mode="reflect"), rng.choice(kernels))[:, 0]
+            xs.append(x)
+            ys.append(y)
+        return torch.stack(xs), torch.stack(ys)
+
+    torch.manual_seed(args.seed)
+    net = KernelWizard(nf=args.nf, front_RBs=2, back_RBs=2, kernel_dim=args.kernel_dim, recon_nf=args.nf)
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.9, 0.99))
+    print(f"| iteration | self MSE | blank MSE | swapped MSE | identity MSE | code std | code effect (grey levels) |")
+    print("|---|---|---|---|---|---|---|")
+    for it in range(1, args.iters + 1):
+        x, y = batch(args.batch)
+        loss = charbonnier(net(x, y), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if it % args.eval_every == 0:
+            x, y = batch(8)
+            with torch.no_grad():
+                code = net.extract(x, y)
+                own, blank = net.adapt(x, code), net.adapt(x, torch.zeros_like(code))
+                swapped = net.adapt(x, code.flip(0))
+
+            def mse(a: torch.Tensor) -> str:
+                return f"{((a - y) ** 2).mean().item():.5f}"
+
+            effect = (own - blank).abs().mean().item() * 255
+            print(f"| {it} | {mse(own)} | {mse(blank)} | {mse(swapped)} | {mse(x)} | "
+                  f"{code.std().item():.3f} | {effect:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
