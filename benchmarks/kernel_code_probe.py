@@ -8,9 +8,12 @@ MSE against y of: G with its own code ("self"), G with an all-zero code ("blank"
 of another crop of the batch ("swapped": half of them carry the other kernel), and the sharp input
 itself ("identity"); the std of the code; and the code's effect, mean |G(x, k) - G(x, 0)| in 8-bit
 grey levels. A working kernel space has self << swapped; self == blank means G ignores the code.
+With ``--oracle`` F is bypassed: G gets the ideal code, +1 (horizontal) or -1 (vertical) in every
+channel, which tells whether G can learn to use a code at all.
 
     python benchmarks/kernel_code_probe.py                  # cpu-small widths, lr 1e-3, 400 it
     python benchmarks/kernel_code_probe.py --lr 1e-4 --iters 1000
+    python benchmarks/kernel_code_probe.py --oracle
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ def main() -> None:
     ap.add_argument("--nf", type=int, default=16)
     ap.add_argument("--kernel-dim", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--oracle", action="store_true", help="G gets the ideal code; F is not used")
     args = ap.parse_args()
 
     from blur2blur.io import list_images, read_image
@@ -53,16 +57,24 @@ def main() -> None:
     rng = random.Random(args.seed)
     c = args.crop
 
-    def batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        xs, ys = [], []
+    def batch(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        xs, ys, which = [], [], []
         for _ in range(n):
             img = rng.choice([p for p in photos if min(p.shape[1:]) > c])
             top, left = rng.randrange(img.shape[1] - c), rng.randrange(img.shape[2] - c)
             x = img[:, top:top + c, left:left + c]
-            y = F.conv2d(F.pad(x[:, None], (7, 7, 7, 7), mode="reflect"), rng.choice(kernels))[:, 0]
+            i = rng.randrange(2)
+            y = F.conv2d(F.pad(x[:, None], (7, 7, 7, 7), mode="reflect"), kernels[i])[:, 0]
             xs.append(x)
             ys.append(y)
-        return torch.stack(xs), torch.stack(ys)
+            which.append(i)
+        return torch.stack(xs), torch.stack(ys), torch.tensor(which)
+
+    def code_of(x: torch.Tensor, y: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+        if not args.oracle:
+            return net.extract(x, y)
+        sign = 1.0 - 2.0 * which.float()
+        return sign.view(-1, 1, 1, 1).expand(-1, args.kernel_dim, *net.kernel_map_size(c, c)).contiguous()
 
     torch.manual_seed(args.seed)
     net = KernelWizard(nf=args.nf, front_RBs=2, back_RBs=2, kernel_dim=args.kernel_dim, recon_nf=args.nf)
@@ -70,15 +82,15 @@ def main() -> None:
     print(f"| iteration | self MSE | blank MSE | swapped MSE | identity MSE | code std | code effect (grey levels) |")
     print("|---|---|---|---|---|---|---|")
     for it in range(1, args.iters + 1):
-        x, y = batch(args.batch)
-        loss = charbonnier(net(x, y), y)
+        x, y, which = batch(args.batch)
+        loss = charbonnier(net.adapt(x, code_of(x, y, which)), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if it % args.eval_every == 0:
-            x, y = batch(8)
+            x, y, which = batch(8)
             with torch.no_grad():
-                code = net.extract(x, y)
+                code = code_of(x, y, which)
                 own, blank = net.adapt(x, code), net.adapt(x, torch.zeros_like(code))
                 swapped = net.adapt(x, code.flip(0))
 

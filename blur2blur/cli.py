@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-translator", help="train the blur translator T (B -> known blur)")
     p.add_argument("--data", required=True, help="dataset root (trainA = B, trainB = S)")
     p.add_argument("--known-set", help="folder of the known-blur set K (default: built from trainB "
-                   "according to k_source: simulate | transfer | online)")
+                   "according to k_source: auto | simulate | transfer | online)")
     _add_train_args(p)
 
     p = sub.add_parser("kernels", help="blur kernel space (bkse): train F/G, transfer blur, blind deblur")

@@ -138,3 +138,25 @@ def test_translator_backbones_and_bf16_autocast(net):
     if net == "mimo_unet":
         assert len(trainer.Ds) == 3
         assert losses["curriculum/fraction"] == 0.5
+
+
+def test_k_source_auto_prefers_transfer_when_a_kernel_network_is_given(tmp_path):
+    from blur2blur.train.translator import resolve_k_source
+
+    cfg = make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR)
+    assert cfg.k_source == "auto"
+    with pytest.warns(UserWarning, match="no known pairs"):
+        assert resolve_k_source(cfg, tmp_path) == "simulate"
+    (tmp_path / "trainC").mkdir()
+    (tmp_path / "trainD").mkdir()
+    with pytest.warns(UserWarning, match="kernels train"):
+        assert resolve_k_source(cfg, tmp_path) == "simulate"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve_k_source(cfg, tmp_path, known_set=tmp_path / "K") == "simulate"
+        with_wizard = make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + ["kernel_wizard=w"])
+        assert resolve_k_source(with_wizard, tmp_path) == "transfer"
+        online = make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + ["k_source=online"])
+        assert resolve_k_source(online, tmp_path) == "online"
+    with pytest.raises(ValueError, match="k_source"):
+        resolve_k_source(make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + ["k_source=x"]), tmp_path)

@@ -80,13 +80,15 @@ class TranslatorConfig:
     its quarter/half outputs are the full output resized). gan_mode: vanilla | hinge | lsgan |
     wgan. k_source: where the known-blur set K comes from: "simulate" (the simulator's
     `known_profile` applied to S), "transfer" (bkse blur transfer from trainC/trainD with the
-    kernel network `kernel_wizard`, built once) or "online" (a fresh transfer every step).
+    kernel network `kernel_wizard`, built once), "online" (a fresh transfer every step), or
+    "auto" (default): "transfer" when `kernel_wizard` is given and the layout has known pairs,
+    else "simulate" with a warning that says so.
     Curriculum (paper): per batch, only the `curriculum_order` ("blurriest" or "sharpest")
     fraction of the camera crops, ranked by variance of the Laplacian, is optimised; the fraction
     grows linearly from `curriculum_start` to 1 at iteration `curriculum_until`.
     d_warmup: the first `d_warmup` iterations (of `iters`) train only D, on K against the
-    untrained T's output (about B itself); not in the published recipes (0), used by `cpu-small`
-    so that the short run's T meets a discriminator that already separates the blurs.
+    untrained T's output (about B itself), so that T meets a discriminator that already separates
+    the blurs; not in the published recipes, 0 in every preset (see docs/demo.md).
     """
 
     net: str = "mimo_unet"
@@ -129,7 +131,7 @@ class TranslatorConfig:
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     adam_eps: float = 1e-8
     amp: str = "none"
-    k_source: str = "simulate"
+    k_source: str = "auto"
     known_profile: str = "known"
     kernel_wizard: str = ""
     k_variants: int = 4

@@ -265,6 +265,27 @@ def train_translator(
     return run_training(recipe, cfg, out_dir, preset, info, resume=resume, progress=progress)
 
 
+def resolve_k_source(cfg: TranslatorConfig, root: Path, known_set: str | Path | None = None) -> str:
+    """The K source actually used: `cfg.k_source`, with "auto" made "transfer" when a kernel network
+    is given and `root` has known pairs (trainC/trainD), else "simulate" (warned, unless `known_set`
+    is given, which overrides both)."""
+    source = cfg.k_source
+    if source not in ("auto", "simulate", "transfer", "online"):
+        raise ValueError(f"k_source must be auto, simulate, transfer or online, got {source!r}")
+    if source != "auto":
+        return source
+    paired = (root / "trainC").is_dir() and (root / "trainD").is_dir()
+    if cfg.kernel_wizard and paired:
+        return "transfer"
+    if known_set is None:
+        why = ("no kernel network was given (train one with `blur2blur kernels train` and pass "
+               "--set kernel_wizard=RUN/kernel_wizard)" if paired else
+               f"{root} has no known pairs (trainC/trainD)")
+        warnings.warn(f"k_source=auto: K is made by the simulator's '{cfg.known_profile}' profile, "
+                      f"not by blur transfer, because {why}", stacklevel=3)
+    return "simulate"
+
+
 def train_translator_on_layout(
     root: str | Path,
     out_dir: str | Path,
@@ -281,7 +302,8 @@ def train_translator_on_layout(
       out_dir/known_blur_set, `k_variants` draws per image);
     - "transfer": K = bkse blur transfer of known pairs (trainC/trainD) onto trainB with the
       kernel network `cfg.kernel_wizard`, built once with a manifest;
-    - "online": a fresh transfer of a random known pair onto each sharp crop, every step.
+    - "online": a fresh transfer of a random known pair onto each sharp crop, every step;
+    - "auto": see `resolve_k_source`.
     `known_set` (a folder of K images) overrides the first two.
     """
     from blur2blur.data.datasets import PairedCrops
@@ -289,9 +311,7 @@ def train_translator_on_layout(
     from blur2blur.train.deblurrer import paired_files
 
     root, out_dir = Path(root), Path(out_dir)
-    source = cfg.k_source
-    if source not in ("simulate", "transfer", "online"):
-        raise ValueError(f"k_source must be simulate, transfer or online, got {source!r}")
+    source = resolve_k_source(cfg, root, known_set)
     if source in ("transfer", "online") and not cfg.kernel_wizard and known_set is None:
         raise ValueError(f"k_source={source} needs a trained kernel network: train one with "
                          "`blur2blur kernels train` and pass --set kernel_wizard=RUN/kernel_wizard "
