@@ -33,7 +33,8 @@ Any image size: x's noise is padded to a multiple of 2**levels (32; at least 64 
 the output cropped back; the kernel map has
 ``wizard.kernel_map_size(H, W)`` cells (ceil(side/128)). Images are RGB float32 in [0, 1].
 
-Cost, measured by hand (not a test) on this project's 2-core CPU, torch 2.13, 2 threads, default
+Cost (``benchmarks/blind_speed.py`` measures it; tables in docs/kernel_space.md), first measured
+by hand on this project's 2-core CPU, torch 2.13, 2 threads, default
 DIPs, a 256x256 image, with the script kept outside the package (it times ``callback`` calls);
 per-iteration wall times when the machine was otherwise idle, several runs of 6-9 iterations:
 (a) tiny wizard (nf 8, 1+1 residual blocks, kernel_dim 16, recon_nf 8): 1.2 s per iteration
