@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 
 def crops(images: list[torch.Tensor], n: int, size: int, gen: torch.Generator) -> torch.Tensor:
@@ -64,6 +63,7 @@ def load_sets(work: Path, photos: str | None, seed: int, variants: int):
 def probe(blurry, known_groups, n_layers: int, ndf: int, lr: float, batch: int, crop: int,
           iters: int, eval_every: int, seed: int) -> list[tuple[int, float, float, float]]:
     """Train one PatchGAN; return (iteration, train hinge loss, held-out accuracy, AUC) rows."""
+    from blur2blur.losses.gan import gan_loss_d
     from blur2blur.nets.patchgan import PatchGAN, init_weights
 
     rng = random.Random(seed)
@@ -82,7 +82,8 @@ def probe(blurry, known_groups, n_layers: int, ndf: int, lr: float, batch: int, 
     rows, running = [], []
     for it in range(1, iters + 1):
         b, k = crops(b_train, batch, crop, gen), crops(k_train, batch, crop, gen)
-        loss = F.relu(1 - disc(k)).mean() + F.relu(1 + disc(b)).mean()
+        # Sum of the two hinge terms (2 = chance), i.e. twice the library's averaged D loss.
+        loss = 2 * gan_loss_d(disc(k), disc(b), "hinge")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

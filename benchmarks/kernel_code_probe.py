@@ -56,11 +56,14 @@ def main() -> None:
     kernels = [line, line.transpose(2, 3).contiguous()]
     rng = random.Random(args.seed)
     c = args.crop
+    usable = [p for p in photos if min(p.shape[1:]) > c]
+    if not usable:
+        raise SystemExit(f"error: no photo in {args.photos} is larger than the crop ({c} px)")
 
     def batch(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         xs, ys, which = [], [], []
         for _ in range(n):
-            img = rng.choice([p for p in photos if min(p.shape[1:]) > c])
+            img = rng.choice(usable)
             top, left = rng.randrange(img.shape[1] - c), rng.randrange(img.shape[2] - c)
             x = img[:, top:top + c, left:left + c]
             i = rng.randrange(2)

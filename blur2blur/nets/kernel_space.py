@@ -35,8 +35,8 @@ feature extractor's head, of F and of G's U-Net are Kaiming-normal for their act
 kernel code has unit scale and moves G's output from the first step. With PyTorch's default
 initialisation, used by the official code, the six bias-free convolutions of F shrink the code to
 ~5e-5 and G's U-Net shrinks its effect to ~2e-9 grey levels (cpu-small, 128 px): the code's effect
-is below float32 resolution, F receives no usable gradient and G learns one average blur
-(measured: transfer PSNR equal to an all-zero code after 3000 iterations).
+is below float32 resolution and F receives no usable gradient. This fixes the scale only: at CPU
+scale the jointly trained code still collapses and G learns one average blur (docs/kernel_space.md).
 """
 
 from __future__ import annotations
