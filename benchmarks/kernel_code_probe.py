@@ -14,6 +14,7 @@ channel, which tells whether G can learn to use a code at all.
     python benchmarks/kernel_code_probe.py                  # cpu-small widths, lr 1e-3, 400 it
     python benchmarks/kernel_code_probe.py --lr 1e-4 --iters 1000
     python benchmarks/kernel_code_probe.py --oracle
+    python benchmarks/kernel_code_probe.py --init-only [--default-init]   # before any training
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ def main() -> None:
     ap.add_argument("--kernel-dim", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--oracle", action="store_true", help="G gets the ideal code; F is not used")
+    ap.add_argument("--init-only", action="store_true", help="only the row of the untrained networks")
+    ap.add_argument("--default-init", action="store_true",
+                    help="PyTorch's default init (the official code's) for the layers the library "
+                         "initialises with init_signal_preserving")
     args = ap.parse_args()
 
     from blur2blur.io import list_images, read_image
@@ -81,9 +86,33 @@ def main() -> None:
 
     torch.manual_seed(args.seed)
     net = KernelWizard(nf=args.nf, front_RBs=2, back_RBs=2, kernel_dim=args.kernel_dim, recon_nf=args.nf)
+    if args.default_init:
+        for part in (*list(net.feature_extractor)[:6], net.kernel_extractor, net.adapter):
+            for m in part.modules():
+                if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+                    m.reset_parameters()
     opt = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.9, 0.99))
     print(f"| iteration | self MSE | blank MSE | swapped MSE | identity MSE | code std | code effect (grey levels) |")
     print("|---|---|---|---|---|---|---|")
+
+    def report(it: int) -> None:
+        x, y, which = batch(8)
+        with torch.no_grad():
+            code = code_of(x, y, which)
+            own, blank = net.adapt(x, code), net.adapt(x, torch.zeros_like(code))
+            swapped = net.adapt(x, code.flip(0))
+
+        def mse(a: torch.Tensor) -> str:
+            return f"{((a - y) ** 2).mean().item():.5f}"
+
+        effect = (own - blank).abs().mean().item() * 255
+        fmt = ".2e" if it == 0 else ".3f"  # untrained codes and effects can be tiny
+        print(f"| {it} | {mse(own)} | {mse(blank)} | {mse(swapped)} | {mse(x)} | "
+              f"{code.std().item():{fmt}} | {effect:{'.2e' if it == 0 else '.2f'}} |", flush=True)
+
+    if args.init_only:
+        report(0)
+        return
     for it in range(1, args.iters + 1):
         x, y, which = batch(args.batch)
         loss = charbonnier(net.adapt(x, code_of(x, y, which)), y)
@@ -91,18 +120,7 @@ def main() -> None:
         loss.backward()
         opt.step()
         if it % args.eval_every == 0:
-            x, y, which = batch(8)
-            with torch.no_grad():
-                code = code_of(x, y, which)
-                own, blank = net.adapt(x, code), net.adapt(x, torch.zeros_like(code))
-                swapped = net.adapt(x, code.flip(0))
-
-            def mse(a: torch.Tensor) -> str:
-                return f"{((a - y) ** 2).mean().item():.5f}"
-
-            effect = (own - blank).abs().mean().item() * 255
-            print(f"| {it} | {mse(own)} | {mse(blank)} | {mse(swapped)} | {mse(x)} | "
-                  f"{code.std().item():.3f} | {effect:.2f} |", flush=True)
+            report(it)
 
 
 if __name__ == "__main__":

@@ -34,9 +34,10 @@ Initialisation (training from scratch only; loaded checkpoints replace it): the 
 feature extractor's head, of F and of G's U-Net are Kaiming-normal for their activation, so the
 kernel code has unit scale and moves G's output from the first step. With PyTorch's default
 initialisation, used by the official code, the six bias-free convolutions of F shrink the code to
-~5e-5 and G's U-Net shrinks its effect to ~2e-9 grey levels (cpu-small, 128 px): the code's effect
-is below float32 resolution and F receives no usable gradient. This fixes the scale only: at CPU
-scale the jointly trained code still collapses and G learns one average blur (docs/kernel_space.md).
+a std of ~2e-4 and G's U-Net shrinks its effect to ~1e-6 grey levels (cpu-small, 128 px; this init:
+1.6 and 0.3; ``benchmarks/kernel_code_probe.py --init-only``), so F receives no usable gradient.
+This fixes the scale only: at CPU scale the jointly trained code still collapses and G learns one
+average blur (docs/kernel_space.md).
 """
 
 from __future__ import annotations

@@ -1,0 +1,54 @@
+"""What would a perfect translator give in the demo? An upper bound for Blur2Blur itself.
+
+For a finished demo folder (``blur2blur demo --out DIR``), every test scene's ideal translation is
+the known camera's blur applied to the camera's own sharp capture (``Camera(known).blur_only`` of
+``testA_gt``, the member of K that scene would have). The table gives, against the ground truth:
+the camera's input, the demo's known deblurrer applied directly, the ideal translation itself,
+and the known deblurrer applied to it. PSNR in dB (RGB, uint8-rounded).
+
+    python benchmarks/demo_oracle.py demo_out
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("demo_dir", help="output folder of `blur2blur demo`")
+    ap.add_argument("--known-profile", default="known")
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args()
+
+    from blur2blur.infer.pipeline import DeblurPipeline
+    from blur2blur.io import list_images, read_image
+    from blur2blur.metrics.psnr import psnr
+    from blur2blur.simulate.camera import Camera
+    from blur2blur.simulate.profile import load_profile
+
+    root = Path(args.demo_dir)
+    checkpoint = root / "runs" / "deblurrer_known" / "deblurrer"
+    tests = list_images(root / "data" / "testA")
+    if not tests or not checkpoint.with_suffix(".safetensors").is_file():
+        raise SystemExit(f"error: {root} is not a finished demo folder (needs data/testA and {checkpoint})")
+    pipe = DeblurPipeline.from_checkpoints(checkpoint, None, args.device)
+    known = Camera(load_profile(args.known_profile))
+    rows: dict[str, list[float]] = {"input": [], "direct": [], "ideal T(y)": [], "deblurred ideal T(y)": []}
+    for i, f in enumerate(tests):
+        gt, y = read_image(root / "data" / "testA_gt" / f.name), read_image(f)
+        ideal = known.blur_only(gt, seed=i)
+        rows["input"].append(psnr(y, gt))
+        rows["direct"].append(psnr(pipe.run(y)["deblurred"], gt))
+        rows["ideal T(y)"].append(psnr(ideal, gt))
+        rows["deblurred ideal T(y)"].append(psnr(pipe.run(ideal)["deblurred"], gt))
+    print(f"| image ({len(tests)} test scenes of {root}) | PSNR (dB, RGB, uint8) |")
+    print("|---|---|")
+    for name, values in rows.items():
+        print(f"| {name} | {statistics.fmean(values):.2f} |")
+
+
+if __name__ == "__main__":
+    main()
