@@ -14,6 +14,7 @@ generalises (measured tables in docs/demo.md).
 
     python benchmarks/disc_probe.py                      # n_layers 1 2 3, 1500 iterations each
     python benchmarks/disc_probe.py --n-layers 1 --iters 500 --photos DIR
+    python benchmarks/disc_probe.py --n-layers 1 --iters 1000 --lambda-gp 1e-4   # the official penalty
 """
 
 from __future__ import annotations
@@ -61,9 +62,12 @@ def load_sets(work: Path, photos: str | None, seed: int, variants: int):
 
 
 def probe(blurry, known_groups, n_layers: int, ndf: int, lr: float, batch: int, crop: int,
-          iters: int, eval_every: int, seed: int) -> list[tuple[int, float, float, float]]:
-    """Train one PatchGAN; return (iteration, train hinge loss, held-out accuracy, AUC) rows."""
-    from blur2blur.losses.gan import gan_loss_d
+          iters: int, eval_every: int, seed: int,
+          lambda_gp: float = 0.0) -> list[tuple[int, float, float, float]]:
+    """Train one PatchGAN; return (iteration, train hinge loss, held-out accuracy, AUC) rows.
+
+    `lambda_gp` > 0 adds the translator's gradient penalty (target norm 1) as in training."""
+    from blur2blur.losses.gan import gan_loss_d, gradient_penalty
     from blur2blur.nets.patchgan import PatchGAN, init_weights
 
     rng = random.Random(seed)
@@ -84,8 +88,12 @@ def probe(blurry, known_groups, n_layers: int, ndf: int, lr: float, batch: int, 
         b, k = crops(b_train, batch, crop, gen), crops(k_train, batch, crop, gen)
         # Sum of the two hinge terms (2 = chance), i.e. twice the library's averaged D loss.
         loss = 2 * gan_loss_d(disc(k), disc(b), "hinge")
+        if lambda_gp > 0:  # reported loss stays the hinge part only
+            penalty = 2 * lambda_gp * gradient_penalty(disc, k, b, target=1.0)  # same ratio as training
+        else:
+            penalty = torch.zeros(())
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss + penalty).backward()
         opt.step()
         running.append(loss.item())
         if it % eval_every == 0:
@@ -109,12 +117,15 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--photos", help="folder of sharp photos (default: scikit-image's bundled ones)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lambda-gp", type=float, default=0.0,
+                    help="add the translator's gradient penalty with this weight (official: 1e-4)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         blurry, known = load_sets(Path(tmp), args.photos, args.seed, variants=4)
     print(f"B: {len(blurry)} images; K: {sum(map(len, known))} images of {len(known)} sharp scenes; "
           f"held out: 20% of each; batch {args.batch}, crop {args.crop}, lr {args.lr}, "
+          f"lambda_gp {args.lambda_gp}, "
           f"{torch.get_num_threads()} threads", file=sys.stderr)
     print("| n_layers | receptive field | iteration | train hinge loss | held-out accuracy | held-out AUC |")
     print("|---|---|---|---|---|---|")
@@ -122,7 +133,8 @@ def main() -> None:
         t0 = time.perf_counter()
         field = {1: 16, 2: 34, 3: 70, 4: 142}.get(n_layers, "?")
         for it, loss, acc, auc in probe(blurry, known, n_layers, args.ndf, args.lr, args.batch,
-                                        args.crop, args.iters, args.eval_every, args.seed):
+                                        args.crop, args.iters, args.eval_every, args.seed,
+                                        args.lambda_gp):
             print(f"| {n_layers} | {field} px | {it} | {loss:.2f} | {acc:.2f} | {auc:.2f} |", flush=True)
         print(f"n_layers {n_layers}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
 

@@ -55,10 +55,15 @@ METHODS = {
 
 def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None, seed: int = 0,
              device: str | None = "auto", tile: int = 96,
+             known_profile: str | Path = "known", camera_profile: str | Path = "unknown",
              deblurrer_overrides: list[str] | dict | None = None,
              translator_overrides: list[str] | dict | None = None,
              progress: bool = True) -> dict:
-    """Run the whole demo into `out_dir`; return {method: mean metrics} and write `report/`."""
+    """Run the whole demo into `out_dir`; return {method: mean metrics} and write `report/`.
+
+    `known_profile` / `camera_profile` name the two simulated cameras (shipped profile name or
+    YAML path); K is made with the known one, whatever the translator config says.
+    """
     t0 = time.time()
     out = Path(out_dir)
     sources = list_images(photos) if photos else bundled_photos()
@@ -72,13 +77,14 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
 
     s = time.time()
     print(f"[1/5] simulating two cameras on {len(sources)} photos (tiles of {tile} px)")
-    make_dataset(sources, data, "known", "unknown", tile=tile, seed=seed, write_train_gt=True,
+    make_dataset(sources, data, known_profile, camera_profile, tile=tile, seed=seed, write_train_gt=True,
                  progress=progress)
     stage("dataset", s)
 
     s = time.time()
     dcfg = make_config(DeblurrerConfig, "cpu-small", deblurrer_overrides)
     tcfg = make_config(TranslatorConfig, "cpu-small", translator_overrides)
+    tcfg.known_profile = str(known_profile)
     print("[2/5] building the known-blur set K from the camera's sharp images")
     known_set = out / "known_blur_set"
     build_known_blur_set(data / "trainB", known_set, tcfg.known_profile, tcfg.k_variants, seed,

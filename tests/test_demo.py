@@ -4,12 +4,16 @@ import json
 
 from blur2blur.demo import METHODS, run_demo
 from blur2blur.io import list_images, read_image
+from blur2blur.simulate.profile import PROFILES_DIR
 
 
 def test_demo_runs_end_to_end(tmp_path, photo_dir):
     out = tmp_path / "demo"
+    # The known camera given as a YAML file: it makes both the known pairs and K.
+    known_yaml = tmp_path / "my_known.yaml"
+    known_yaml.write_text((PROFILES_DIR / "known.yaml").read_text().replace("name: known", "name: my_known"))
     result = run_demo(
-        out_dir=out, photos=photo_dir, tile=32, device="cpu", progress=False,
+        out_dir=out, photos=photo_dir, tile=32, device="cpu", progress=False, known_profile=known_yaml,
         deblurrer_overrides=["width=8", "enc_blk_nums=[1,1]", "dec_blk_nums=[1,1]", "crop=32",
                              "batch=2", "iters=2"],
         translator_overrides=["base_channel=8", "num_res=1", "ndf=8", "crop=32", "batch=2",
@@ -28,3 +32,7 @@ def test_demo_runs_end_to_end(tmp_path, photo_dir):
     saved = json.loads((out / "report" / "results.json").read_text())
     assert saved["n_test"] == len(tests) and "total" in saved["timings_s"]
     assert "Blur2Blur" in (out / "report" / "README.md").read_text()
+    profiles = json.loads((out / "data" / "manifest.json").read_text())["profiles"]
+    assert profiles["known"]["name"] == "my_known" and profiles["unknown"]["name"] == "unknown"
+    k_manifest = json.loads((out / "known_blur_set" / "manifest.json").read_text())
+    assert {entry["profile"] for entry in k_manifest.values()} == {"my_known"}

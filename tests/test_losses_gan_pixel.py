@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from blur2blur.losses import charbonnier, gan_loss_d, gan_loss_g, gradient_penalty, l1, psnr_loss
+from blur2blur.losses import charbonnier, gan_loss_d, gan_loss_g, gradient_penalty, l1, lowpass_l1, psnr_loss
 
 
 def t(*values):
@@ -169,3 +169,20 @@ def test_psnr_loss_gradient_reduces_error():
     y = torch.full((1, 3, 4, 4), 0.5)
     psnr_loss(x, y).backward()
     assert (x.grad < 0).all()
+
+
+def test_lowpass_l1_sees_colour_not_fine_detail():
+    x = torch.rand(2, 3, 37, 53)
+    # A +-1 checkerboard in 2x2 blocks averages out in 4x4 pools except at the ragged border.
+    yy, xx = torch.meshgrid(torch.arange(36), torch.arange(52), indexing="ij")
+    checker = (((yy // 2) + (xx // 2)) % 2 * 2 - 1).float() * 0.1
+    fine = x.clone()
+    fine[..., :36, :52] += checker
+    assert lowpass_l1(fine, x, 4) < 1e-6
+    assert l1(fine, x) > 0.09
+    cast = x * torch.tensor([1.1, 1.0, 0.9]).view(1, 3, 1, 1)
+    assert lowpass_l1(cast, x, 4).item() == pytest.approx((cast - x).abs().mean().item(), rel=0.05)
+    with pytest.raises(ValueError, match="factor"):
+        lowpass_l1(x, x, 0)
+    with pytest.raises(ValueError, match="shape"):
+        lowpass_l1(x, x[..., :36, :], 4)

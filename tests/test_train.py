@@ -85,6 +85,32 @@ def test_translator_discriminator_warmup_freezes_t_only():
                           torch.device("cpu"))
 
 
+def test_translator_discriminator_learning_rate_is_its_own():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        same = TranslatorTrainer(make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR),
+                                 torch.device("cpu"))
+        own = TranslatorTrainer(make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + ["lr_d=1e-3"]),
+                                torch.device("cpu"))
+    assert same.opt_d.param_groups[0]["lr"] == same.opt_t.param_groups[0]["lr"] == same.cfg.lr
+    assert own.opt_d.param_groups[0]["lr"] == 1e-3 and own.opt_t.param_groups[0]["lr"] == own.cfg.lr != 1e-3
+
+
+def test_translator_lowpass_term_is_logged_and_weighted():
+    b, k = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    losses = {}
+    for weight in (0.0, 1.0):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cfg = make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + [f"lambda_lowpass={weight}"])
+            torch.manual_seed(0)
+            trainer = TranslatorTrainer(cfg, torch.device("cpu"))
+        losses[weight] = trainer.step(b, k, iteration=0, gp_alpha=torch.full((2,), 0.5))
+    assert losses[0.0]["loss/lowpass"] == 0.0 and losses[1.0]["loss/lowpass"] > 0
+    assert losses[1.0]["loss/g_total"] == pytest.approx(
+        losses[1.0]["loss/g_gan"] + cfg.lambda_rec * losses[1.0]["loss/rec"] + losses[1.0]["loss/lowpass"], rel=1e-5)
+
+
 def test_translator_lr_is_constant_then_decays_to_zero():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

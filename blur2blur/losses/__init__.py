@@ -5,7 +5,7 @@ here (it builds a VGG network); import it from that module directly.
 """
 
 from .gan import GAN_MODES, gan_loss_d, gan_loss_g, gradient_penalty
-from .pixel import charbonnier, l1, psnr_loss
+from .pixel import charbonnier, l1, lowpass_l1, psnr_loss
 
 __all__ = [
     "GAN_MODES",
@@ -14,5 +14,6 @@ __all__ = [
     "gan_loss_g",
     "gradient_penalty",
     "l1",
+    "lowpass_l1",
     "psnr_loss",
 ]

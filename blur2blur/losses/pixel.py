@@ -1,8 +1,10 @@
-"""Pixel losses between images (tensors NCHW or CHW, values in [0, 1]): L1, Charbonnier, PSNR."""
+"""Pixel losses between images (tensors NCHW or CHW, values in [0, 1]): L1, low-pass L1,
+Charbonnier, PSNR."""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
@@ -14,6 +16,15 @@ def l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean absolute error over all elements (scalar)."""
     _check_pair(x, y)
     return (x - y).abs().mean()
+
+
+def lowpass_l1(x: torch.Tensor, y: torch.Tensor, factor: int) -> torch.Tensor:
+    """L1 of NCHW `x` and `y` after `factor` x `factor` average pooling (ceil mode, any size):
+    compares colour and tone while ignoring detail finer than `factor` px (scalar)."""
+    _check_pair(x, y)
+    if factor < 1:
+        raise ValueError(f"factor must be >= 1, got {factor}")
+    return l1(F.avg_pool2d(x, factor, ceil_mode=True), F.avg_pool2d(y, factor, ceil_mode=True))
 
 
 def charbonnier(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:

@@ -89,6 +89,11 @@ class TranslatorConfig:
     d_warmup: the first `d_warmup` iterations (of `iters`) train only D, on K against the
     untrained T's output (about B itself), so that T meets a discriminator that already separates
     the blurs; not in the published recipes, 0 in every preset (see docs/demo.md).
+    lr_d: the discriminator's learning rate (None = `lr`, as in both published recipes).
+    lambda_lowpass: weight of an L1 loss between T(b) and b both average-pooled by
+    `lowpass_factor` (full-resolution output): it pins colour and tone, which blur conversion
+    should not change, and leaves the fine scales (blur, noise) to the GAN. Not in the published
+    recipes (0 there); see docs/demo.md for why small data needs it.
     """
 
     net: str = "mimo_unet"
@@ -128,6 +133,9 @@ class TranslatorConfig:
     iters: int = 300_000
     decay_start: int = 100_000
     lr: float = 2e-4
+    lr_d: float | None = None
+    lambda_lowpass: float = 0.0
+    lowpass_factor: int = 4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     adam_eps: float = 1e-8
     amp: str = "none"

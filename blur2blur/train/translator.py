@@ -23,6 +23,7 @@ from blur2blur.device import seed_everything
 from blur2blur.io import list_images
 from blur2blur.losses.gan import gan_loss_d, gan_loss_g, gradient_penalty
 from blur2blur.losses.perceptual import PerceptualLoss
+from blur2blur.losses.pixel import lowpass_l1
 from blur2blur.nets import build_network
 from blur2blur.nets.patchgan import init_weights
 from blur2blur.nets.weights import save_model
@@ -100,7 +101,8 @@ class TranslatorTrainer:
         ).to(device)
         betas = tuple(cfg.betas)
         self.opt_t = torch.optim.Adam(self.T.parameters(), lr=cfg.lr, betas=betas, eps=cfg.adam_eps)
-        self.opt_d = torch.optim.Adam(self.Ds.parameters(), lr=cfg.lr, betas=betas, eps=cfg.adam_eps)
+        lr_d = cfg.lr if cfg.lr_d is None else cfg.lr_d
+        self.opt_d = torch.optim.Adam(self.Ds.parameters(), lr=lr_d, betas=betas, eps=cfg.adam_eps)
         decay = linear_decay(cfg.iters, cfg.decay_start)
         self.sched_t = torch.optim.lr_scheduler.LambdaLR(self.opt_t, decay)
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, decay)
@@ -131,15 +133,20 @@ class TranslatorTrainer:
 
         # Translator: fool D at every scale, stay close in content to the input at that scale.
         # (Skipped while D warms up.)
-        g_gan = rec = g_loss = torch.zeros((), device=b.device)
+        g_gan = rec = g_loss = lowpass = torch.zeros((), device=b.device)
         if not warmup:
             _set_requires_grad(self.Ds, False)
             with autocast(cfg, self.device):
                 fake_logits = [self._disc(i)(o).float() for i, o in enumerate(outs)]
             g_gan = gan_loss_g(fake_logits, cfg.gan_mode, reduce=cfg.gan_scale_reduce)
-            rec_terms = torch.stack([self.perc(o, x) for o, x in zip(outs, inputs)])
-            rec = rec_terms.sum() if cfg.rec_scale_reduce == "sum" else rec_terms.mean()
-            g_loss = g_gan + cfg.lambda_rec * rec
+            g_loss = g_gan
+            if cfg.lambda_rec > 0:  # (the VGG passes are most of a step's cost; skipped at weight 0)
+                rec_terms = torch.stack([self.perc(o, x) for o, x in zip(outs, inputs)])
+                rec = rec_terms.sum() if cfg.rec_scale_reduce == "sum" else rec_terms.mean()
+                g_loss = g_loss + cfg.lambda_rec * rec
+            if cfg.lambda_lowpass > 0:
+                lowpass = lowpass_l1(outs[-1], b, cfg.lowpass_factor)
+                g_loss = g_loss + cfg.lambda_lowpass * lowpass
             self.opt_t.zero_grad(set_to_none=True)
             g_loss.backward()
             average_gradients(self.T, self.info)
@@ -172,6 +179,7 @@ class TranslatorTrainer:
             "loss/g_total": g_loss.item(),
             "loss/g_gan": g_gan.item(),
             "loss/rec": rec.item(),
+            "loss/lowpass": lowpass.item(),
             "loss/d_gan": d_gan.item(),
             "loss/gp": gp.item(),
             "curriculum/fraction": fraction,

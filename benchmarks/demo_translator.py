@@ -1,0 +1,99 @@
+"""Retrain only the demo's translator, with config overrides, and score it like the demo does.
+
+For a finished demo folder (``blur2blur demo --out DIR``) this trains T again on the demo's B
+(``data/trainA``) against its known-blur set K (``known_blur_set``), into ``DIR/runs/<name>``,
+then deblurs the test set with the demo's known deblurrer and prints, against the ground truth,
+PSNR in dB (RGB, uint8-rounded) of: the input, the direct deblurrer, T(y), and Blur2Blur; and
+the trained discriminator's mean full-resolution logit on the test inputs y, on T(y) and on K
+(a D that separates the sets scores K above y).
+Use it to compare translator settings on identical data and deblurrers (set the thread count
+with OMP_NUM_THREADS when running several at once).
+
+    python benchmarks/demo_translator.py demo_out --name nl1 --set n_layers=1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("demo_dir", help="output folder of `blur2blur demo`")
+    ap.add_argument("--name", required=True, help="run name (DIR/runs/<name>)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override of the translator's cpu-small config (repeatable)")
+    ap.add_argument("--known-profile", default=None,
+                    help="known profile the demo used (read from the demo's K manifest when omitted)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    ap.add_argument("--eval-only", action="store_true", help="score the existing run, do not train")
+    args = ap.parse_args()
+
+    from blur2blur.infer.pipeline import DeblurPipeline
+    from blur2blur.io import list_images, read_image
+    from blur2blur.metrics.psnr import psnr
+    from blur2blur.nets.weights import load_model
+    from blur2blur.train.config import TranslatorConfig, make_config
+    from blur2blur.train.translator import train_translator_on_layout
+
+    root = Path(args.demo_dir)
+    deblurrer = root / "runs" / "deblurrer_known" / "deblurrer"
+    known_set = root / "known_blur_set"
+    tests = list_images(root / "data" / "testA")
+    if not tests or not deblurrer.with_suffix(".safetensors").is_file() or not known_set.is_dir():
+        raise SystemExit(f"error: {root} is not a finished demo folder")
+    cfg = make_config(TranslatorConfig, "cpu-small", args.set)
+    if args.known_profile:
+        cfg.known_profile = args.known_profile
+    t0 = time.time()
+    if args.eval_only:
+        translator = root / "runs" / args.name / "translator"
+    else:
+        translator = train_translator_on_layout(root / "data", root / "runs" / args.name, cfg, "cpu-small",
+                                                args.device, not args.quiet, known_set=known_set)
+    train_s = time.time() - t0
+
+    direct = DeblurPipeline.from_checkpoints(deblurrer, None, args.device)
+    b2b = DeblurPipeline.from_checkpoints(deblurrer, translator, args.device)
+    disc = load_model(root / "runs" / args.name / "discriminator", b2b.device).eval()
+
+    def logit(img) -> float:
+        with torch.no_grad():
+            return disc(torch.from_numpy(img).permute(2, 0, 1)[None].to(b2b.device)).mean().item()
+
+    rows: dict[str, list[float]] = {"input": [], "direct": [], "T(y)": [], "Blur2Blur": []}
+    logits: dict[str, list[float]] = {"D(y)": [], "D(T(y))": [], "D(K)": []}
+    for f in list_images(known_set)[:4 * len(tests)]:
+        logits["D(K)"].append(logit(read_image(f)))
+    for f in tests:
+        gt, y = read_image(root / "data" / "testA_gt" / f.name), read_image(f)
+        outs = b2b.run(y)
+        logits["D(y)"].append(logit(y))
+        logits["D(T(y))"].append(logit(outs["translated"]))
+        rows["input"].append(psnr(y, gt))
+        rows["direct"].append(psnr(direct.run(y)["deblurred"], gt))
+        rows["T(y)"].append(psnr(outs["translated"], gt))
+        rows["Blur2Blur"].append(psnr(outs["deblurred"], gt))
+    means = {k: round(statistics.fmean(v), 2) for k, v in rows.items()}
+    d_means = {k: round(statistics.fmean(v), 3) for k, v in logits.items()}
+    print(f"\ntranslator overrides: {' '.join(args.set) or '(none)'}; training {train_s:.0f} s")
+    print(f"| image ({len(tests)} test scenes of {root}) | PSNR (dB, RGB, uint8) |")
+    print("|---|---|")
+    for name, value in means.items():
+        print(f"| {name} | {value:.2f} |")
+    print("discriminator mean logit: " + ", ".join(f"{k} {v:+.3f}" for k, v in d_means.items()))
+    if not args.eval_only:
+        (root / "runs" / args.name / "demo_translator.json").write_text(
+            json.dumps({"overrides": args.set, "psnr": means, "d_logits": d_means, "train_s": round(train_s)},
+                       indent=1))
+
+
+if __name__ == "__main__":
+    main()
