@@ -106,7 +106,7 @@ def test_translator_lowpass_term_is_logged_and_weighted():
             torch.manual_seed(0)
             trainer = TranslatorTrainer(cfg, torch.device("cpu"))
         losses[weight] = trainer.step(b, k, iteration=0, gp_alpha=torch.full((2,), 0.5))
-    assert losses[0.0]["loss/lowpass"] == 0.0 and losses[1.0]["loss/lowpass"] > 0
+    assert "loss/lowpass" not in losses[0.0] and losses[1.0]["loss/lowpass"] > 0
     assert losses[1.0]["loss/g_total"] == pytest.approx(
         losses[1.0]["loss/g_gan"] + cfg.lambda_rec * losses[1.0]["loss/rec"] + losses[1.0]["loss/lowpass"], rel=1e-5)
 

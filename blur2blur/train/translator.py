@@ -175,16 +175,18 @@ class TranslatorTrainer:
             self.sched_t.step()
         self.sched_d.step()
         self._last = (b[:4].detach(), fakes[-1][:4], k[:4].detach())
-        return {
+        logs = {
             "loss/g_total": g_loss.item(),
             "loss/g_gan": g_gan.item(),
             "loss/rec": rec.item(),
-            "loss/lowpass": lowpass.item(),
             "loss/d_gan": d_gan.item(),
             "loss/gp": gp.item(),
             "curriculum/fraction": fraction,
             "train/lr": self.sched_t.get_last_lr()[0],
         }
+        if cfg.lambda_lowpass > 0:  # (only then: the progress bar shows every loss key)
+            logs["loss/lowpass"] = lowpass.item()
+        return logs
 
 
 class TranslatorRecipe(Recipe):
