@@ -28,10 +28,9 @@ def main() -> None:
     args = ap.parse_args()
 
     import kornia
-    import torch
 
     from blur2blur.infer.pipeline import DeblurPipeline
-    from blur2blur.io import list_images, read_image
+    from blur2blur.io import list_images, read_image, to_numpy, to_tensor
     from blur2blur.metrics.psnr import psnr
     from blur2blur.simulate.camera import Camera
     from blur2blur.simulate.profile import load_profile
@@ -51,11 +50,10 @@ def main() -> None:
         rows["direct"].append(psnr(pipe.run(y)["deblurred"], gt))
         rows["ideal T(y)"].append(psnr(ideal, gt))
         rows["deblurred ideal T(y)"].append(psnr(pipe.run(ideal)["deblurred"], gt))
-        yt = torch.from_numpy(y).permute(2, 0, 1)[None]
         for sigma in args.sigma:
             size = 2 * int(3 * sigma + 0.5) + 1
-            smooth = kornia.filters.gaussian_blur2d(yt, (size, size), (sigma, sigma), border_type="reflect")
-            smooth = smooth[0].permute(1, 2, 0).numpy()
+            smooth = to_numpy(kornia.filters.gaussian_blur2d(to_tensor(y)[None], (size, size), (sigma, sigma),
+                                                             border_type="reflect"))
             rows.setdefault(f"Gaussian {sigma} px, then known deblurrer", []).append(
                 psnr(pipe.run(smooth)["deblurred"], gt))
     print(f"| image ({len(tests)} test scenes of {root}) | PSNR (dB, RGB, uint8) |")

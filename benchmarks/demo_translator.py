@@ -37,7 +37,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from blur2blur.infer.pipeline import DeblurPipeline
-    from blur2blur.io import list_images, read_image
+    from blur2blur.io import list_images, read_image, to_tensor
     from blur2blur.metrics.psnr import psnr
     from blur2blur.nets.weights import load_model
     from blur2blur.train.config import TranslatorConfig, make_config
@@ -66,7 +66,7 @@ def main() -> None:
 
     def logit(img) -> float:
         with torch.no_grad():
-            return disc(torch.from_numpy(img).permute(2, 0, 1)[None].to(b2b.device)).mean().item()
+            return disc(to_tensor(img)[None].to(b2b.device)).mean().item()
 
     rows: dict[str, list[float]] = {"input": [], "direct": [], "T(y)": [], "Blur2Blur": []}
     logits: dict[str, list[float]] = {"D(y)": [], "D(T(y))": [], "D(K)": []}

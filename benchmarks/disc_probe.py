@@ -88,12 +88,11 @@ def probe(blurry, known_groups, n_layers: int, ndf: int, lr: float, batch: int, 
         b, k = crops(b_train, batch, crop, gen), crops(k_train, batch, crop, gen)
         # Sum of the two hinge terms (2 = chance), i.e. twice the library's averaged D loss.
         loss = 2 * gan_loss_d(disc(k), disc(b), "hinge")
-        if lambda_gp > 0:  # reported loss stays the hinge part only
-            penalty = 2 * lambda_gp * gradient_penalty(disc, k, b, target=1.0)  # same ratio as training
-        else:
-            penalty = torch.zeros(())
+        total = loss  # the reported loss stays the hinge part; the penalty keeps training's ratio
+        if lambda_gp > 0:
+            total = loss + 2 * lambda_gp * gradient_penalty(disc, k, b, target=1.0)
         opt.zero_grad(set_to_none=True)
-        (loss + penalty).backward()
+        total.backward()
         opt.step()
         running.append(loss.item())
         if it % eval_every == 0:
