@@ -187,6 +187,30 @@ def test_patchgan_output_and_receptive_field():
     assert int(cols.max() - cols.min() + 1) == 70
 
 
+def test_patchgan_spectral_norm_bounds_every_conv_and_keeps_indices():
+    torch.manual_seed(0)
+    d = init_weights(PatchGAN(ndf=8, n_layers=2, spectral_norm=True), gain=0.5)
+    keys = d.state_dict()
+    assert "model.0.parametrizations.weight.original" in keys and "model.0.weight" not in keys
+    assert not any(isinstance(m, nn.InstanceNorm2d) for m in d.modules())
+    plain_layers = list(PatchGAN(ndf=8, n_layers=2).model)
+    assert len(d.model) == len(plain_layers)  # same indices, hence the same key names otherwise
+    assert all(isinstance(a, nn.Identity) == isinstance(b, nn.InstanceNorm2d) for a, b in zip(d.model, plain_layers))
+    # init_weights reached the stored originals (std 0.5, far from the default init).
+    assert abs(float(d.model[0].parametrizations.weight.original.detach().std()) - 0.5) < 0.1
+    x = torch.rand(2, 3, 64, 64)
+    for _ in range(20):  # power iterations run in train mode
+        d(x)
+    convs = [m for m in d.model if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 4
+    for conv in convs:
+        sigma = torch.linalg.matrix_norm(conv.weight.detach().flatten(1), 2)
+        assert float(sigma) == pytest.approx(1.0, abs=0.02)
+    # The plain PatchGAN's weights are not normalised.
+    plain = init_weights(PatchGAN(ndf=8, n_layers=2), gain=0.5)
+    assert float(torch.linalg.matrix_norm(plain.model[0].weight.detach().flatten(1), 2)) > 2
+
+
 def test_init_weights():
     torch.manual_seed(0)
     d = init_weights(PatchGAN())

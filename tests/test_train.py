@@ -96,6 +96,20 @@ def test_translator_discriminator_learning_rate_is_its_own():
     assert own.opt_d.param_groups[0]["lr"] == 1e-3 and own.opt_t.param_groups[0]["lr"] == own.cfg.lr != 1e-3
 
 
+def test_translator_spectral_norm_discriminator_trains_and_round_trips(tmp_path, rng):
+    _write_set(tmp_path / "B", rng, 3)
+    _write_set(tmp_path / "K", rng, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cfg = make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + ["d_spectral_norm=true", "lambda_gp=0"])
+        train_translator(tmp_path / "B", tmp_path / "K", tmp_path / "run", cfg, device="cpu", progress=False)
+    D = load_model(tmp_path / "run" / "discriminator")
+    assert any("parametrizations" in key for key in D.state_dict())
+    x = torch.rand(1, 3, 32, 32)
+    D.eval()
+    assert torch.isfinite(D(x)).all()
+
+
 def test_translator_lowpass_term_is_logged_and_weighted():
     b, k = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     losses = {}
@@ -109,6 +123,31 @@ def test_translator_lowpass_term_is_logged_and_weighted():
     assert "loss/lowpass" not in losses[0.0] and losses[1.0]["loss/lowpass"] > 0
     assert losses[1.0]["loss/g_total"] == pytest.approx(
         losses[1.0]["loss/g_gan"] + cfg.lambda_rec * losses[1.0]["loss/rec"] + losses[1.0]["loss/lowpass"], rel=1e-5)
+
+
+def test_translator_identity_term_is_logged_weighted_and_keeps_t_k_near_k():
+    # Smooth crops: at the lower scales T's nearest-downsampled input and K's bilinear resize agree.
+    torch.manual_seed(1)
+    k = torch.nn.functional.interpolate(torch.rand(2, 3, 4, 4), size=(32, 32), mode="bilinear")
+    b = torch.nn.functional.interpolate(torch.rand(2, 3, 4, 4), size=(32, 32), mode="bilinear")
+    losses, drift = {}, {}
+    for weight in (0.0, 20.0):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cfg = make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + [
+                f"lambda_idt={weight}", "lambda_rec=0", "lambda_gp=0", "iters=40", "decay_start=40", "lr=2e-3"])
+            torch.manual_seed(0)
+            trainer = TranslatorTrainer(cfg, torch.device("cpu"))
+        losses[weight] = trainer.step(b, k, iteration=0)
+        for i in range(1, 12):
+            trainer.step(b, k, iteration=i)
+        with torch.no_grad():
+            drift[weight] = float((trainer.T(k)[-1] - k).abs().mean())
+    assert "loss/idt" not in losses[0.0] and losses[20.0]["loss/idt"] > 0
+    assert losses[20.0]["loss/g_total"] == pytest.approx(losses[20.0]["loss/g_gan"] + 20.0 * losses[20.0]["loss/idt"],
+                                                         rel=1e-5)
+    # The GAN alone moves T(k) away from k; the identity term holds it several times closer.
+    assert drift[20.0] < 0.5 * drift[0.0]
 
 
 def test_translator_lr_is_constant_then_decays_to_zero():

@@ -2,6 +2,9 @@
 
 Key names are ``model.N.weight`` / ``model.N.bias`` as in the pix2pix/CycleGAN code. With the
 defaults (ndf 64, 3 layers) each output logit sees a 70x70 input patch; 2,764,737 parameters.
+With ``spectral_norm=True`` every conv weight is spectrally normalised (Miyato et al., ICLR 2018;
+not in the published Blur2Blur recipes): its keys become
+``model.N.parametrizations.weight.original`` plus the power-iteration vectors.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ class PatchGAN(nn.Module):
     """Conv(4x4, s2)-LeakyReLU, then ``n_layers`` Conv-InstanceNorm-LeakyReLU, then a 1-channel conv.
 
     Input NCHW (images in [0,1]); output an N x 1 x h x w map of real/fake logits (no sigmoid).
-    InstanceNorm has no affine parameters, so every conv carries a bias.
+    InstanceNorm has no affine parameters, so every conv carries a bias. ``spectral_norm`` bounds
+    each conv's largest singular value by 1 and drops the InstanceNorms (which would undo the
+    bound), so that D's input gradients stay smooth without a gradient penalty (see docs/demo.md).
     """
 
-    def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3):
+    def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3, spectral_norm: bool = False):
         super().__init__()
         if n_layers < 1:
             raise ValueError(f"n_layers must be >= 1, got {n_layers}")
@@ -28,12 +33,19 @@ class PatchGAN(nn.Module):
         for n in range(1, n_layers + 1):
             prev, mult = mult, min(2 ** n, 8)
             stride = 2 if n < n_layers else 1
+            # (InstanceNorm would undo the spectral bound, so it gives way to an Identity, which
+            # keeps the module indices and hence the key names)
+            norm = nn.Identity() if spectral_norm else nn.InstanceNorm2d(ndf * mult, affine=False,
+                                                                         track_running_stats=False)
             layers += [
                 nn.Conv2d(ndf * prev, ndf * mult, k, stride=stride, padding=p, bias=True),
-                nn.InstanceNorm2d(ndf * mult, affine=False, track_running_stats=False),
+                norm,
                 nn.LeakyReLU(0.2, True),
             ]
         layers.append(nn.Conv2d(ndf * mult, 1, k, stride=1, padding=p))
+        if spectral_norm:
+            layers = [nn.utils.parametrizations.spectral_norm(m) if isinstance(m, nn.Conv2d) else m
+                      for m in layers]
         self.model = nn.Sequential(*layers)
         self.min_size = self._smallest_input(n_layers)
 
@@ -69,7 +81,9 @@ def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
     for m in net.modules():
         if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
                           nn.ConvTranspose3d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, gain)
+            # (a spectrally normalised weight is computed from its stored original: init that)
+            parametrized = nn.utils.parametrize.is_parametrized(m, "weight")
+            nn.init.normal_(m.parametrizations.weight.original if parametrized else m.weight, 0.0, gain)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.InstanceNorm2d)):

@@ -94,6 +94,12 @@ class TranslatorConfig:
     `lowpass_factor` (full-resolution output): it pins colour and tone, which blur conversion
     should not change, and leaves the fine scales (blur, noise) to the GAN. Not in the published
     recipes (0 there); see docs/demo.md for why small data needs it.
+    lambda_idt: weight of an identity term, L1 between T(k) and k for known-blur crops k at every
+    scale (mean over scales): an image that already carries the known blur should pass through
+    unchanged, so T may only change what tells B from K (CycleGAN's identity-mapping loss, Zhu
+    et al. 2017; not in the published Blur2Blur recipes, 0 in every preset). Costs one more T pass.
+    d_spectral_norm: spectral normalisation of every conv of D (not in the published recipes,
+    False in every preset); usually with `lambda_gp=0`.
     """
 
     net: str = "mimo_unet"
@@ -106,6 +112,7 @@ class TranslatorConfig:
     ndf: int = 64
     n_layers: int = 3
     disc_per_scale: bool = False
+    d_spectral_norm: bool = False
     init_gain: float = 0.02
     gan_mode: str = "hinge"
     lambda_gp: float = 1e-4
@@ -135,6 +142,7 @@ class TranslatorConfig:
     lr: float = 2e-4
     lr_d: float | None = None
     lambda_lowpass: float = 0.0
+    lambda_idt: float = 0.0
     lowpass_factor: int = 4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     adam_eps: float = 1e-8
@@ -163,7 +171,7 @@ class TranslatorConfig:
         raise ValueError(f"translator net must be mimo_unet, unet or nafnet, got {self.net!r}")
 
     def disc_kwargs(self) -> dict[str, Any]:
-        return {"input_nc": 3, "ndf": self.ndf, "n_layers": self.n_layers}
+        return {"input_nc": 3, "ndf": self.ndf, "n_layers": self.n_layers, "spectral_norm": self.d_spectral_norm}
 
 
 @dataclass

@@ -23,7 +23,7 @@ from blur2blur.device import seed_everything
 from blur2blur.io import list_images
 from blur2blur.losses.gan import gan_loss_d, gan_loss_g, gradient_penalty
 from blur2blur.losses.perceptual import PerceptualLoss
-from blur2blur.losses.pixel import lowpass_l1
+from blur2blur.losses.pixel import l1, lowpass_l1
 from blur2blur.nets import build_network
 from blur2blur.nets.patchgan import init_weights
 from blur2blur.nets.weights import save_model
@@ -133,7 +133,7 @@ class TranslatorTrainer:
 
         # Translator: fool D at every scale, stay close in content to the input at that scale.
         # (Skipped while D warms up.)
-        g_gan = rec = g_loss = lowpass = torch.zeros((), device=b.device)
+        g_gan = rec = g_loss = lowpass = idt = torch.zeros((), device=b.device)
         if not warmup:
             _set_requires_grad(self.Ds, False)
             with autocast(cfg, self.device):
@@ -147,6 +147,11 @@ class TranslatorTrainer:
             if cfg.lambda_lowpass > 0:
                 lowpass = lowpass_l1(outs[-1], b, cfg.lowpass_factor)
                 g_loss = g_loss + cfg.lambda_lowpass * lowpass
+            if cfg.lambda_idt > 0:  # T(k) = k: a known-blur image needs no translation
+                with autocast(cfg, self.device):
+                    outs_k = [o.float() for o in self.T(k)]
+                idt = torch.stack([l1(o, r) for o, r in zip(outs_k, reals)]).mean()
+                g_loss = g_loss + cfg.lambda_idt * idt
             self.opt_t.zero_grad(set_to_none=True)
             g_loss.backward()
             average_gradients(self.T, self.info)
@@ -186,6 +191,8 @@ class TranslatorTrainer:
         }
         if cfg.lambda_lowpass > 0:  # (only then: the progress bar shows every loss key)
             logs["loss/lowpass"] = lowpass.item()
+        if cfg.lambda_idt > 0:
+            logs["loss/idt"] = idt.item()
         return logs
 
 
