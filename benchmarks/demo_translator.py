@@ -4,8 +4,9 @@ For a finished demo folder (``blur2blur demo --out DIR``) this trains T again on
 (``data/trainA``) against its known-blur set K (``known_blur_set``), into ``DIR/runs/<name>``,
 then deblurs the test set with the demo's known deblurrer and prints, against the ground truth,
 PSNR in dB (RGB, uint8-rounded) of: the input, the direct deblurrer, T(y), and Blur2Blur; and
-the trained discriminator's mean full-resolution logit on the test inputs y, on T(y) and on K
-(a D that separates the sets scores K above y).
+the trained discriminator's mean full-resolution logit on the test inputs y, on T(y), on y
+smoothed by a Gaussian of std `--sigma` px (a hand-made translator that only smooths the grain)
+and on K (a D that separates the sets scores K above y).
 Use it to compare translator settings on identical data and deblurrers (set the thread count
 with OMP_NUM_THREADS when running several at once).
 
@@ -33,11 +34,14 @@ def main() -> None:
                     help="known profile the demo used (read from the demo's K manifest when omitted)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    ap.add_argument("--sigma", type=float, default=0.8, help="std (px) of the smoothed-input logit")
     ap.add_argument("--eval-only", action="store_true", help="score the existing run, do not train")
     args = ap.parse_args()
 
     from blur2blur.infer.pipeline import DeblurPipeline
-    from blur2blur.io import list_images, read_image, to_tensor
+    import kornia
+
+    from blur2blur.io import list_images, read_image, to_numpy, to_tensor
     from blur2blur.metrics.psnr import psnr
     from blur2blur.nets.weights import load_model
     from blur2blur.train.config import TranslatorConfig, make_config
@@ -69,7 +73,9 @@ def main() -> None:
             return disc(to_tensor(img)[None].to(b2b.device)).mean().item()
 
     rows: dict[str, list[float]] = {"input": [], "direct": [], "T(y)": [], "Blur2Blur": []}
-    logits: dict[str, list[float]] = {"D(y)": [], "D(T(y))": [], "D(K)": []}
+    smooth_name = f"D(Gaussian {args.sigma:g} px of y)"
+    logits: dict[str, list[float]] = {"D(y)": [], "D(T(y))": [], smooth_name: [], "D(K)": []}
+    size = 2 * int(3 * args.sigma + 0.5) + 1
     for f in list_images(known_set)[:4 * len(tests)]:
         logits["D(K)"].append(logit(read_image(f)))
     for f in tests:
@@ -77,6 +83,8 @@ def main() -> None:
         outs = b2b.run(y)
         logits["D(y)"].append(logit(y))
         logits["D(T(y))"].append(logit(outs["translated"]))
+        logits[smooth_name].append(logit(to_numpy(kornia.filters.gaussian_blur2d(
+            to_tensor(y)[None], (size, size), (args.sigma, args.sigma), border_type="reflect"))))
         rows["input"].append(psnr(y, gt))
         rows["direct"].append(psnr(direct.run(y)["deblurred"], gt))
         rows["T(y)"].append(psnr(outs["translated"], gt))
