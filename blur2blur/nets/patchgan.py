@@ -20,7 +20,8 @@ class PatchGAN(nn.Module):
     Input NCHW (images in [0,1]); output an N x 1 x h x w map of real/fake logits (no sigmoid).
     InstanceNorm has no affine parameters, so every conv carries a bias. ``spectral_norm`` bounds
     each conv's largest singular value by 1 and drops the InstanceNorms (which would undo the
-    bound), so that D's input gradients stay smooth without a gradient penalty (see docs/demo.md).
+    bound): a Lipschitz D without a gradient penalty (on the demo's data it left a one-layer
+    PatchGAN near chance; docs/demo.md, fourth round).
     """
 
     def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3, spectral_norm: bool = False):

@@ -95,7 +95,8 @@ class TranslatorConfig:
     should not change, and leaves the fine scales (blur, noise) to the GAN. Not in the published
     recipes (0 there); see docs/demo.md for why small data needs it.
     lambda_idt: weight of an identity term, L1 between T(k) and k for known-blur crops k at every
-    scale (mean over scales): an image that already carries the known blur should pass through
+    scale (mean over scales; below full size the target is k resized bilinearly, as D's real
+    inputs are): an image that already carries the known blur should pass through
     unchanged, so T may only change what tells B from K (CycleGAN's identity-mapping loss, Zhu
     et al. 2017; not in the published Blur2Blur recipes, 0 in every preset). Costs one more T pass.
     d_spectral_norm: spectral normalisation of every conv of D (not in the published recipes,
