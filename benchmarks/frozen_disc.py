@@ -35,6 +35,7 @@ def main() -> None:
 
     import torch.nn.functional as F
 
+    from blur2blur.data.datasets import UnpairedCrops
     from blur2blur.io import list_images, read_image, to_tensor
     from blur2blur.losses.perceptual import PerceptualLoss
     from blur2blur.losses.pixel import lowpass_l1
@@ -57,7 +58,7 @@ def main() -> None:
         perc = PerceptualLoss(arch=cfg.perc_arch, layers=tuple(cfg.perc_layers),
                               layer_weights=tuple(cfg.perc_layer_weights), weights=cfg.perc_weights,
                               normalize=cfg.perc_normalize, per_element=cfg.perc_per_element)
-    blurry = [to_tensor(read_image(f)) for f in list_images(root / "data" / "trainA")]
+    blurry = UnpairedCrops(list_images(root / "data" / "trainA"), cfg.crop, augment=False)
     tests = list_images(root / "data" / "testA")
     ys = [to_tensor(read_image(f))[None] for f in tests]
     gts = [to_tensor(read_image(root / "data" / "testA_gt" / f.name))[None] for f in tests]
@@ -76,15 +77,8 @@ def main() -> None:
     print(f"frozen D of {args.disc_run}, anchor {args.anchor}, lr {args.lr:g}")
     print("| step | D(T(y)) | T(y) dB | deblurred T(y) dB |\n|---|---|---|---|")
     evaluate(0)
-    crop, batch = cfg.crop, cfg.batch
     for step in range(1, args.steps + 1):
-        crops = []
-        for _ in range(batch):
-            img = blurry[int(torch.randint(len(blurry), ()))]
-            i = int(torch.randint(img.shape[1] - crop + 1, ()))
-            j = int(torch.randint(img.shape[2] - crop + 1, ()))
-            crops.append(img[:, i:i + crop, j:j + crop])
-        b = torch.stack(crops)
+        b = torch.stack([blurry[int(i)]["image"] for i in torch.randint(len(blurry), (cfg.batch,))])
         outs = T(b)
         loss = -torch.stack([disc(o).mean() for o in outs]).mean()
         if perc is None:
