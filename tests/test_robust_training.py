@@ -47,12 +47,14 @@ def _cli(args, **kw):
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_sigkill_then_resume_equals_uninterrupted(sets, tmp_path):
     b, k = sets
-    overrides = TINY + ["batch=2", "iters=40", "decay_start=20", "save_every=3"]
+    # (with the weight average on, so that it too must survive the kill)
+    overrides = TINY + ["batch=2", "iters=40", "decay_start=20", "save_every=3", "ema_decay=0.9"]
     torch.set_num_threads(1)
     try:
         cfg = make_config(TranslatorConfig, "cpu-small", overrides)
         ref = train_translator(b, k, tmp_path / "ref", cfg, device="cpu", progress=False)
         expected = _weights(ref)
+        expected_raw = _weights(tmp_path / "ref" / "translator_raw")
 
         # The same run in a subprocess, killed with SIGKILL as soon as a checkpoint exists.
         run = tmp_path / "killed"
@@ -70,11 +72,13 @@ def test_sigkill_then_resume_equals_uninterrupted(sets, tmp_path):
 
         resumed = train_translator(b, k, run, cfg, device="cpu", progress=False, resume=True)
         got = _weights(resumed)
+        got_raw = _weights(run / "translator_raw")
     finally:
         torch.set_num_threads(2)
     assert got.keys() == expected.keys()
     for key in expected:
         assert torch.equal(got[key], expected[key]), key
+        assert torch.equal(got_raw[key], expected_raw[key]), key
 
 
 def test_a_torn_checkpoint_falls_back_to_the_previous_one(tmp_path):

@@ -150,6 +150,36 @@ def test_translator_identity_term_is_logged_weighted_and_keeps_t_k_near_k():
     assert drift[20.0] < 0.5 * drift[0.0]
 
 
+def test_translator_ema_averages_t_and_is_exported(tmp_path, rng):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cfg = make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + ["ema_decay=0.9", "iters=10",
+                                                                            "decay_start=10"])
+        trainer = TranslatorTrainer(cfg, torch.device("cpu"))
+    history = []
+    for i in range(3):
+        trainer.step(torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32), iteration=i)
+        history.append([p.detach().clone() for p in trainer.T.parameters()])
+    expected = history[0]  # the first update copies, then ema = 0.9 ema + 0.1 T
+    for params in history[1:]:
+        expected = [0.9 * e + 0.1 * p for e, p in zip(expected, params)]
+    ema = list(trainer.T_ema.module.parameters())
+    assert all(torch.allclose(e, a, atol=1e-6) for e, a in zip(expected, ema))
+    assert any(not torch.equal(e, p) for e, p in zip(ema, trainer.T.parameters()))
+    with pytest.raises(ValueError, match="ema_decay"):
+        TranslatorTrainer(make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + ["ema_decay=1"]),
+                          torch.device("cpu"))
+    # Through the recipe: the average is the exported translator, the raw weights sit beside it.
+    _write_set(tmp_path / "B", rng, 3)
+    _write_set(tmp_path / "K", rng, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cfg = make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + ["ema_decay=0.5"])
+        train_translator(tmp_path / "B", tmp_path / "K", tmp_path / "run", cfg, device="cpu", progress=False)
+    averaged, raw = load_model(tmp_path / "run" / "translator"), load_model(tmp_path / "run" / "translator_raw")
+    assert any(not torch.equal(a, r) for a, r in zip(averaged.state_dict().values(), raw.state_dict().values()))
+
+
 def test_translator_lr_is_constant_then_decays_to_zero():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -99,6 +99,9 @@ class TranslatorConfig:
     inputs are): an image that already carries the known blur should pass through
     unchanged, so T may only change what tells B from K (CycleGAN's identity-mapping loss, Zhu
     et al. 2017; not in the published Blur2Blur recipes, 0 in every preset). Costs one more T pass.
+    ema_decay: when > 0, an exponential moving average of T's weights (decay per iteration) is
+    kept and exported as the translator (the raw weights as `translator_raw`); averaging damps
+    the oscillation of adversarial training (Yazici et al., ICLR 2019). 0 in every preset.
     d_spectral_norm: spectral normalisation of every conv of D (not in the published recipes,
     False in every preset); usually with `lambda_gp=0`.
     """
@@ -144,6 +147,7 @@ class TranslatorConfig:
     lr_d: float | None = None
     lambda_lowpass: float = 0.0
     lambda_idt: float = 0.0
+    ema_decay: float = 0.0
     lowpass_factor: int = 4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     adam_eps: float = 1e-8

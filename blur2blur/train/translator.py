@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from blur2blur.data.augment import Augment
 from blur2blur.data.datasets import UnpairedCrops
@@ -91,6 +92,10 @@ class TranslatorTrainer:
         init_weights(self.Ds, cfg.init_gain)
         broadcast_module(self.T, self.info)
         broadcast_module(self.Ds, self.info)
+        if not 0.0 <= cfg.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
+        self.T_ema = (AveragedModel(self.T, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+                      if cfg.ema_decay > 0 else None)
         self.perc = PerceptualLoss(
             arch=cfg.perc_arch,
             layers=tuple(cfg.perc_layers),
@@ -156,6 +161,8 @@ class TranslatorTrainer:
             g_loss.backward()
             average_gradients(self.T, self.info)
             self.opt_t.step()
+            if self.T_ema is not None:
+                self.T_ema.update_parameters(self.T)
 
         # Discriminator: K is real, T(b) is fake, at every scale; penalty at full resolution.
         _set_requires_grad(self.Ds, True)
@@ -212,7 +219,10 @@ class TranslatorRecipe(Recipe):
         self.trainer = TranslatorTrainer(cfg, info.device, info)
 
     def networks(self):
-        return {"T": self.trainer.T, "D": self.trainer.Ds}
+        nets = {"T": self.trainer.T, "D": self.trainer.Ds}
+        if self.trainer.T_ema is not None:
+            nets["T_ema"] = self.trainer.T_ema
+        return nets
 
     def optimizers(self):
         return {"T": self.trainer.opt_t, "D": self.trainer.opt_d}
@@ -242,8 +252,13 @@ class TranslatorRecipe(Recipe):
     def export(self, out_dir: Path, iteration: int) -> Path:
         cfg = self.cfg
         stem = Path(out_dir) / "translator"
-        save_model(self.trainer.T, stem, TRANSLATOR_NETS[cfg.net], cfg.net_kwargs(),
-                   extra={"iteration": iteration})
+        T, ema = self.trainer.T, self.trainer.T_ema
+        if ema is not None:  # the average is the translator; the last raw weights are kept too
+            save_model(T, Path(out_dir) / "translator_raw", TRANSLATOR_NETS[cfg.net], cfg.net_kwargs(),
+                       extra={"iteration": iteration})
+            T = ema.module
+        save_model(T, stem, TRANSLATOR_NETS[cfg.net], cfg.net_kwargs(),
+                   extra={"iteration": iteration, "ema_decay": cfg.ema_decay})
         save_model(self.trainer.D, Path(out_dir) / "discriminator", "patchgan", cfg.disc_kwargs(),
                    extra={"iteration": iteration})
         return stem
