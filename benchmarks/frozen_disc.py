@@ -6,7 +6,7 @@ loads RUN's discriminator, freezes it, and trains a new cpu-small MIMO-UNet T on
 of the camera's blurry set B (batch 4, Adam with the translator's betas) to maximise D's mean logit
 over the three MIMO scales (the hinge G loss), plus one content anchor: ``lowpass`` (L1 of 4 px
 average pools of T(b) and b, weight 1) or ``perceptual`` (the cpu-small VGG16 perceptual loss
-against b at every scale, summed, times 0.8). Every `--eval-every` steps it prints D's mean logit
+against b at every scale, summed, times `lambda_rec` = 0.8, as the translator computes it). Every `--eval-every` steps it prints D's mean logit
 on T(y) over the test inputs, and the PSNR (dB, RGB, uint8-rounded) of T(y) and of the demo's
 known deblurrer applied to it.
 
@@ -33,8 +33,6 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
-    import torch.nn.functional as F
-
     from blur2blur.data.datasets import UnpairedCrops
     from blur2blur.io import list_images, read_image, to_tensor
     from blur2blur.losses.perceptual import PerceptualLoss
@@ -44,6 +42,7 @@ def main() -> None:
     from blur2blur.nets.patchgan import init_weights
     from blur2blur.nets.weights import load_model
     from blur2blur.train.config import TranslatorConfig, make_config
+    from blur2blur.train.translator import resize_like
 
     torch.manual_seed(args.seed)
     root = Path(args.demo_dir)
@@ -82,9 +81,9 @@ def main() -> None:
         outs = T(b)
         loss = -torch.stack([disc(o).mean() for o in outs]).mean()
         if perc is None:
-            loss = loss + lowpass_l1(outs[-1], b, 4)
+            loss = loss + lowpass_l1(outs[-1], b, cfg.lowpass_factor)
         else:
-            loss = loss + 0.8 * sum(perc(o, F.interpolate(b, size=o.shape[-2:], mode="nearest")) for o in outs)
+            loss = loss + cfg.lambda_rec * sum(perc(o, resize_like(b, o, "nearest")) for o in outs)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
