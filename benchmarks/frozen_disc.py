@@ -4,9 +4,10 @@ to a better image when D cannot adapt?
 For a finished demo folder and a translator run in it (``demo_translator.py --name RUN``), this
 loads RUN's discriminator, freezes it, and trains a new cpu-small MIMO-UNet T on random 64 px crops
 of the camera's blurry set B (batch 4, Adam with the translator's betas) to maximise D's mean logit
-over the three MIMO scales (the hinge G loss), plus one content anchor: ``lowpass`` (L1 of 4 px
-average pools of T(b) and b, weight 1) or ``perceptual`` (the cpu-small VGG16 perceptual loss
-against b at every scale, summed, times `lambda_rec` = 0.8, as the translator computes it). Every `--eval-every` steps it prints D's mean logit
+over the three MIMO scales (the hinge G loss), plus one content anchor: ``lowpass`` (L1 of
+`lowpass_factor` = 4 px average pools of T(b) and b, weight 1) or ``perceptual`` (the cpu-small
+VGG16 perceptual loss against b at every scale, summed, times `lambda_rec` = 0.8, as the
+translator computes it). Every `--eval-every` steps it prints D's mean logit
 on T(y) over the test inputs, and the PSNR (dB, RGB, uint8-rounded) of T(y) and of the demo's
 known deblurrer applied to it.
 
