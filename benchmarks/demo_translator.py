@@ -6,7 +6,8 @@ then deblurs the test set with the demo's known deblurrer and prints, against th
 PSNR in dB (RGB, uint8-rounded) of: the input, the direct deblurrer, T(y), and Blur2Blur; and
 the trained discriminator's mean full-resolution logit on the test inputs y, on T(y), on y
 smoothed by a Gaussian of std `--sigma` px (a hand-made translator that only smooths the grain)
-and on K (a D that separates the sets scores K above y).
+and on K (a D that separates the sets scores K above y); and how far T moved the inputs, the
+mean |T(y) - y| over pixels and channels (0 = T stayed the identity).
 Use it to compare translator settings on identical data and deblurrers (set the thread count
 with OMP_NUM_THREADS when running several at once).
 
@@ -76,6 +77,7 @@ def main() -> None:
     smooth_name = f"D(Gaussian {args.sigma:g} px of y)"
     logits: dict[str, list[float]] = {"D(y)": [], "D(T(y))": [], smooth_name: [], "D(K)": []}
     size = 2 * int(3 * args.sigma + 0.5) + 1
+    moved: list[float] = []
     for f in list_images(known_set)[:4 * len(tests)]:
         logits["D(K)"].append(logit(read_image(f)))
     for f in tests:
@@ -83,6 +85,7 @@ def main() -> None:
         outs = b2b.run(y)
         logits["D(y)"].append(logit(y))
         logits["D(T(y))"].append(logit(outs["translated"]))
+        moved.append(float(abs(outs["translated"] - y).mean()))
         logits[smooth_name].append(logit(to_numpy(kornia.filters.gaussian_blur2d(
             to_tensor(y)[None], (size, size), (args.sigma, args.sigma), border_type="reflect"))))
         rows["input"].append(psnr(y, gt))
@@ -97,9 +100,11 @@ def main() -> None:
     for name, value in means.items():
         print(f"| {name} | {value:.2f} |")
     print("discriminator mean logit: " + ", ".join(f"{k} {v:+.3f}" for k, v in d_means.items()))
+    print(f"mean |T(y) - y|: {statistics.fmean(moved):.2e}")
     if not args.eval_only:
         (root / "runs" / args.name / "demo_translator.json").write_text(
-            json.dumps({"overrides": args.set, "psnr": means, "d_logits": d_means, "train_s": round(train_s)},
+            json.dumps({"overrides": args.set, "psnr": means, "d_logits": d_means,
+                        "mean_abs_t_minus_y": statistics.fmean(moved), "train_s": round(train_s)},
                        indent=1))
 
 

@@ -163,6 +163,48 @@ def test_mimo_scales_and_residuals(size):
     assert torch.equal(q, x[:, :, ::4, ::4])
 
 
+@pytest.mark.parametrize("mode,size", [("convex", (32, 32)), ("convex", (37, 53)), ("residual", (37, 53))])
+def test_mimo_kernel_head_is_a_local_symmetric_filter(mode, size):
+    torch.manual_seed(0)
+    net = MIMOUNet(base_channel=8, num_res=1, out_kernel=5, kernel_mode=mode)
+    official = MIMOUNet(base_channel=8, num_res=1).state_dict()
+    assert list(net.state_dict()) == list(official)  # official names; only the heads change shape
+    changed = {k for k, v in net.state_dict().items() if v.shape != official[k].shape}
+    assert changed == {f"{m}.main.0.{p}" for m in ("feat_extract.5", "ConvsOut.0", "ConvsOut.1")
+                       for p in ("weight", "bias")}
+    h, w = size
+    x = torch.rand(2, 3, h, w)
+    with torch.no_grad():
+        init_weights(net)
+        near = net(x)[-1]
+        for p in net.parameters():  # any weights: the output stays a bounded mix of 5x5 neighbours
+            p.normal_(0, 0.5)
+        outs = net(x)
+        grey = net(x[:, :1].expand(-1, 3, -1, -1))[-1]
+        flat = net(torch.full((1, 3, h, w), 0.3))
+        ramp = (torch.arange(w) * 0.01 + torch.arange(h)[:, None] * 0.005).expand(1, 3, h, w)
+        ramp_out = net(ramp)[-1]
+    assert [tuple(o.shape[-2:]) for o in outs] == [(-(-h // 4), -(-w // 4)), (-(-h // 2), -(-w // 2)), (h, w)]
+    assert (near - x).abs().mean() < 0.1 * (outs[-1] - x).abs().mean()  # the fresh net is near the identity
+    lo = -F.max_pool2d(F.pad(-x, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
+    hi = F.max_pool2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
+    if mode == "convex":  # inside the neighbourhood's range
+        assert (outs[-1] >= lo - 1e-6).all() and (outs[-1] <= hi + 1e-6).all()
+    else:  # pair weights within +-1/(k*k - 1): at most one neighbourhood range away from the input
+        assert ((outs[-1] - x).abs() <= hi - lo + 1e-5).all()
+        assert ((outs[-1] < lo - 1e-3) | (outs[-1] > hi + 1e-3)).any()  # it can sharpen, unlike convex
+    assert torch.allclose(grey[:, 0], grey[:, 1]) and torch.allclose(grey[:, 1], grey[:, 2])  # no colour cast
+    assert all(torch.allclose(o, torch.full_like(o, 0.3)) for o in flat)
+    # point-symmetric kernels have their centroid on the pixel: a linear ramp passes unchanged away
+    # from the border, so T can smooth but never shift the image
+    assert torch.allclose(ramp_out[..., 2:-2, 2:-2], ramp[..., 2:-2, 2:-2], atol=1e-5)
+    assert (ramp_out - ramp).abs().max() > 1e-3  # (the border is replicate-padded, so it does move)
+    with pytest.raises(ValueError, match="out_kernel"):
+        MIMOUNet(base_channel=8, num_res=1, out_kernel=4)
+    with pytest.raises(ValueError, match="kernel_mode"):
+        MIMOUNet(base_channel=8, num_res=1, out_kernel=5, kernel_mode="free")
+
+
 def test_mimo_rejects_bad_input():
     with pytest.raises(ValueError, match="Nx3xHxW"):
         MIMOUNet(base_channel=8, num_res=1)(torch.rand(1, 1, 16, 16))

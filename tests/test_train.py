@@ -110,6 +110,22 @@ def test_translator_spectral_norm_discriminator_trains_and_round_trips(tmp_path,
     assert torch.isfinite(D(x)).all()
 
 
+def test_translator_with_kernel_head_trains_and_round_trips(tmp_path, rng):
+    _write_set(tmp_path / "B", rng, 3)
+    _write_set(tmp_path / "K", rng, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cfg = make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + ["out_kernel=3"])
+        stem = train_translator(tmp_path / "B", tmp_path / "K", tmp_path / "run", cfg, device="cpu",
+                                progress=False)
+    T = load_model(stem).eval()
+    assert T.out_kernel == 3 and T.feat_extract[5].main[0].out_channels == 5  # centre + 4 mirrored pairs
+    x = torch.rand(1, 3, 37, 53)
+    with torch.no_grad():
+        y = T(x)[-1]
+    assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+
+
 def test_translator_lowpass_term_is_logged_and_weighted():
     b, k = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     losses = {}

@@ -5,6 +5,14 @@ at each, each the residual of the nearest-downsampled input. Module and key name
 official code (``Encoder``, ``Decoder``, ``feat_extract``, ``SCM1/2``, ``FAM1/2``, ``AFFs``,
 ``Convs``, ``ConvsOut``; ``main.0`` inside every BasicConv), so ``{'model': sd}`` checkpoints load
 strictly. Images RGB float32 in [0,1], NCHW.
+
+Option (ours; off by default, in every preset and in the official models): ``out_kernel=k``
+turns each output head into a kernel-prediction head (Bako et al. 2017; Mildenhall et al., CVPR
+2018): per pixel it predicts a k x k filter of the input at that scale, point-symmetric and shared
+by R, G and B, so T can re-blur, smooth or (``kernel_mode="residual"``) mildly sharpen, but cannot
+shift the image, change a flat colour or paint new structure. Key names stay the official ones;
+only the three output convs change shape. It did not make Blur2Blur win the demo (docs/demo.md,
+fifth round).
 """
 
 from __future__ import annotations
@@ -116,15 +124,34 @@ class MIMOUNet(nn.Module):
     of sizes ceil(H/4) x ceil(W/4), ceil(H/2) x ceil(W/2) and H x W. Inputs are reflect-padded to
     a multiple of 4 inside and every scale is cropped back. ``dropout`` is the Dropout2d rate on
     the fused skips (0.1 in the official MIMO-UNet+, 0 in MIMO-UNet; no parameters either way).
+    ``out_kernel`` (odd, >= 3; 0 = the official residual heads): kernel-prediction heads (module
+    docstring). Opposite taps share one weight, so each kernel's centroid is the pixel itself:
+    no loss on unpaired data would notice a 1-2 px shift, which costs dB against the ground truth.
+    ``kernel_mode`` "convex": softmax weights (a local weighted mean), ``logit_scale`` times the
+    head plus ``identity_logit`` on the centre tap (centre weight 0.94 at init for k=5); the scale
+    lets Adam at 2e-4 leave the identity within hundreds of steps under the pix2pix N(0, 0.02)
+    init. "residual": x + sum over tap pairs of r (x(p+d) + x(p-d) - 2 x(p)) with
+    r = tanh(head) / (k*k - 1), so the identity is at r = 0 inside the range rather than on its
+    edge, and the centre weight stays in [0, 2].
     """
 
-    def __init__(self, base_channel: int = 32, num_res: int = 8, dropout: float = 0.0):
+    def __init__(self, base_channel: int = 32, num_res: int = 8, dropout: float = 0.0,
+                 out_kernel: int = 0, identity_logit: float = 6.0, logit_scale: float = 4.0,
+                 kernel_mode: str = "convex"):
         super().__init__()
         c = int(base_channel)
         if c < 4 or c % 4:
             raise ValueError(f"base_channel must be a positive multiple of 4, got {base_channel}")
         if num_res < 1:
             raise ValueError(f"num_res must be >= 1, got {num_res}")
+        if out_kernel and (out_kernel < 3 or out_kernel % 2 == 0):
+            raise ValueError(f"out_kernel must be 0 or an odd size >= 3, got {out_kernel}")
+        if kernel_mode not in ("convex", "residual"):
+            raise ValueError(f"kernel_mode must be convex or residual, got {kernel_mode!r}")
+        self.out_kernel, self.kernel_mode = int(out_kernel), kernel_mode
+        self.identity_logit, self.logit_scale = float(identity_logit), float(logit_scale)
+        # one head channel per pair of opposite taps, plus the centre tap for softmax weights
+        n_out = (out_kernel ** 2 + (1 if kernel_mode == "convex" else -1)) // 2 if out_kernel else 3
         self.Encoder = nn.ModuleList([ResStack(c, num_res), ResStack(c * 2, num_res), ResStack(c * 4, num_res)])
         self.feat_extract = nn.ModuleList([
             BasicConv(3, c, 3, stride=1, relu=True),
@@ -132,7 +159,7 @@ class MIMOUNet(nn.Module):
             BasicConv(c * 2, c * 4, 3, stride=2, relu=True),
             BasicConv(c * 4, c * 2, 4, stride=2, relu=True, transpose=True),
             BasicConv(c * 2, c, 4, stride=2, relu=True, transpose=True),
-            BasicConv(c, 3, 3, stride=1, relu=False),
+            BasicConv(c, n_out, 3, stride=1, relu=False),
         ])
         self.Decoder = nn.ModuleList([ResStack(c * 4, num_res), ResStack(c * 2, num_res), ResStack(c, num_res)])
         self.Convs = nn.ModuleList([
@@ -140,8 +167,8 @@ class MIMOUNet(nn.Module):
             BasicConv(c * 2, c, 1, relu=True),
         ])
         self.ConvsOut = nn.ModuleList([
-            BasicConv(c * 4, 3, 3, relu=False),
-            BasicConv(c * 2, 3, 3, relu=False),
+            BasicConv(c * 4, n_out, 3, relu=False),
+            BasicConv(c * 2, n_out, 3, relu=False),
         ])
         self.AFFs = nn.ModuleList([AFF(c * 7, c), AFF(c * 7, c * 2)])
         self.FAM1 = FAM(c * 4)
@@ -179,11 +206,30 @@ class MIMOUNet(nn.Module):
         res1 = self.drop1(self.AFFs[0](res1, z21, z41))
 
         z = self.Decoder[0](z)
-        out_quarter = self.ConvsOut[0](z) + x_4
+        out_quarter = self._head(self.ConvsOut[0](z), x_4)
         z = self.feat_extract[3](z)
         z = self.Decoder[1](self.Convs[0](torch.cat([z, res2], dim=1)))
-        out_half = self.ConvsOut[1](z) + x_2
+        out_half = self._head(self.ConvsOut[1](z), x_2)
         z = self.feat_extract[4](z)
         z = self.Decoder[2](self.Convs[1](torch.cat([z, res1], dim=1)))
-        out_full = self.feat_extract[5](z) + x
+        out_full = self._head(self.feat_extract[5](z), x)
         return [out_quarter, out_half, out_full]
+
+    def _head(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """One scale's output from its head ``y`` and the input ``x`` at that scale: the residual
+        ``y + x``, or with ``out_kernel`` the input filtered by the per-pixel kernels ``y``."""
+        if not self.out_kernel:
+            return y + x
+        k = self.out_kernel
+        n, _, h, w = x.shape
+        # N,3,k*k,H,W; tap i (row-major) and tap k*k-1-i are mirror images through the centre
+        patches = F.unfold(F.pad(x, (k // 2,) * 4, mode="replicate"), k).view(n, 3, k * k, h, w)
+        if self.kernel_mode == "residual":
+            half = k * k // 2
+            second = patches[:, :, :half] + patches[:, :, half + 1:].flip(2) - 2 * x.unsqueeze(2)
+            r = torch.tanh(y) / (k * k - 1)
+            return x + (second * r.unsqueeze(1)).sum(dim=2)
+        taps = torch.arange(k * k, device=y.device)
+        logits = self.logit_scale * y[:, torch.minimum(taps, k * k - 1 - taps)]
+        logits[:, k * k // 2] += self.identity_logit
+        return (patches * torch.softmax(logits, dim=1).unsqueeze(1)).sum(dim=2)

@@ -102,6 +102,11 @@ class TranslatorConfig:
     ema_decay: when > 0, an exponential moving average of T's weights (decay per iteration) is
     kept and exported as the translator (the raw weights as `translator_raw`); averaging damps
     the oscillation of adversarial training (Yazici et al., ICLR 2019). 0 in every preset.
+    out_kernel, kernel_mode: with net "mimo_unet", 0 (the published residual heads) or an odd size
+    k: every scale's output is then the input filtered by a predicted per-pixel, point-symmetric
+    k x k kernel shared by R, G and B ("convex": softmax weights, "residual": bounded second
+    differences that may also sharpen), so T cannot shift the image or add structure
+    (nets/mimo_unet.py; not in the published recipes, 0 in every preset).
     d_spectral_norm: spectral normalisation of every conv of D (not in the published recipes,
     False in every preset); usually with `lambda_gp=0`.
     """
@@ -113,6 +118,8 @@ class TranslatorConfig:
     width: int = 32
     enc_blk_nums: list[int] = field(default_factory=lambda: [1, 1, 1, 28])
     dec_blk_nums: list[int] = field(default_factory=lambda: [1, 1, 1, 1])
+    out_kernel: int = 0
+    kernel_mode: str = "convex"
     ndf: int = 64
     n_layers: int = 3
     disc_per_scale: bool = False
@@ -167,7 +174,8 @@ class TranslatorConfig:
 
     def net_kwargs(self) -> dict[str, Any]:
         if self.net == "mimo_unet":
-            return {"base_channel": self.base_channel, "num_res": self.num_res}
+            kw = {"base_channel": self.base_channel, "num_res": self.num_res}
+            return kw | ({"out_kernel": self.out_kernel, "kernel_mode": self.kernel_mode} if self.out_kernel else {})
         if self.net == "unet":
             return {"base_channel": self.base_channel, "levels": self.levels}
         if self.net == "nafnet":
