@@ -124,6 +124,8 @@ def test_translator_with_kernel_head_trains_and_round_trips(tmp_path, rng):
     with torch.no_grad():
         y = T(x)[-1]
     assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+    with pytest.raises(ValueError, match="out_kernel needs net=mimo_unet"):
+        make_config(TranslatorConfig, "cpu-small", ["net=unet", "out_kernel=3"]).net_kwargs()
 
 
 def test_translator_lowpass_term_is_logged_and_weighted():

@@ -129,8 +129,8 @@ class MIMOUNet(nn.Module):
     no loss on unpaired data would notice a 1-2 px shift, which costs dB against the ground truth.
     ``kernel_mode`` "convex": softmax weights (a local weighted mean), ``logit_scale`` times the
     head plus ``identity_logit`` on the centre tap (centre weight 0.94 at init for k=5); the scale
-    lets Adam at 2e-4 leave the identity within hundreds of steps under the pix2pix N(0, 0.02)
-    init. "residual": x + sum over tap pairs of r (x(p+d) + x(p-d) - 2 x(p)) with
+    speeds the logits up, which under the pix2pix N(0, 0.02) init start near zero and would move by
+    about the learning rate per step. "residual": x + sum over tap pairs of r (x(p+d) + x(p-d) - 2 x(p)) with
     r = tanh(head) / (k*k - 1), so the identity is at r = 0 inside the range rather than on its
     edge, and the centre weight stays in [0, 2].
     """

@@ -173,6 +173,8 @@ class TranslatorConfig:
     save_every: int = 5000
 
     def net_kwargs(self) -> dict[str, Any]:
+        if self.out_kernel and self.net != "mimo_unet":
+            raise ValueError(f"out_kernel needs net=mimo_unet, got net={self.net!r}")
         if self.net == "mimo_unet":
             kw = {"base_channel": self.base_channel, "num_res": self.num_res}
             return kw | ({"out_kernel": self.out_kernel, "kernel_mode": self.kernel_mode} if self.out_kernel else {})
