@@ -7,7 +7,10 @@ PSNR in dB (RGB, uint8-rounded) of: the input, the direct deblurrer, T(y), and B
 the trained discriminator's mean full-resolution logit on the test inputs y, on T(y), on y
 smoothed by a Gaussian of std `--sigma` px (a hand-made translator that only smooths the grain)
 and on K (a D that separates the sets scores K above y); and how far T moved the inputs, the
-mean |T(y) - y| over pixels and channels (0 = T stayed the identity).
+mean |T(y) - y| over pixels and channels (0 = T stayed the identity). For a translator with
+kernel-prediction heads (`out_kernel`) it also prints where its full-scale kernels sit: the mean
+centre weight ("convex") or the mean pair weight in units of its bound and the fraction of pair
+weights within 1% of the bound ("residual").
 Use it to compare translator settings on identical data and deblurrers (set the thread count
 with OMP_NUM_THREADS when running several at once).
 
@@ -78,6 +81,9 @@ def main() -> None:
     logits: dict[str, list[float]] = {"D(y)": [], "D(T(y))": [], smooth_name: [], "D(K)": []}
     size = 2 * int(3 * args.sigma + 0.5) + 1
     moved: list[float] = []
+    heads: list[torch.Tensor] = []  # the full-scale head's raw output, for kernel-prediction translators
+    if getattr(b2b.translator, "out_kernel", 0):
+        b2b.translator.feat_extract[5].register_forward_hook(lambda m, i, o: heads.append(o.detach().cpu()))
     for f in list_images(known_set)[:4 * len(tests)]:
         logits["D(K)"].append(logit(read_image(f)))
     for f in tests:
@@ -101,6 +107,15 @@ def main() -> None:
         print(f"| {name} | {value:.2f} |")
     print("discriminator mean logit: " + ", ".join(f"{k} {v:+.3f}" for k, v in d_means.items()))
     print(f"mean |T(y) - y|: {statistics.fmean(moved):.2e}")
+    if heads:
+        T = b2b.translator
+        weights = torch.cat([T.kernel_weights(h).transpose(0, 1).flatten(1) for h in heads], dim=1)  # taps x pixels
+        if T.kernel_mode == "residual":
+            r = weights * (T.out_kernel ** 2 - 1)  # in units of the bound
+            print(f"kernel head (residual): mean pair weight {r.mean():+.3f} of its bound, "
+                  f"{(r.abs() > 0.99).float().mean():.1%} within 1% of the bound")
+        else:
+            print(f"kernel head (convex): mean centre weight {weights[T.out_kernel ** 2 // 2].mean():.4f}")
     if not args.eval_only:
         (root / "runs" / args.name / "demo_translator.json").write_text(
             json.dumps({"overrides": args.set, "psnr": means, "d_logits": d_means,

@@ -215,6 +215,18 @@ class MIMOUNet(nn.Module):
         out_full = self._head(self.feat_extract[5](z), x)
         return [out_quarter, out_half, out_full]
 
+    def kernel_weights(self, y: torch.Tensor) -> torch.Tensor:
+        """The per-pixel weights a kernel-prediction head ``y`` (N x C x H x W) stands for: for
+        "convex" the k*k softmax weights of the taps in row-major order (sum 1), for "residual"
+        the (k*k - 1) / 2 pair weights r in [-1/(k*k - 1), 1/(k*k - 1)]."""
+        k = self.out_kernel
+        if self.kernel_mode == "residual":
+            return torch.tanh(y) / (k * k - 1)
+        taps = torch.arange(k * k, device=y.device)
+        logits = self.logit_scale * y[:, torch.minimum(taps, k * k - 1 - taps)]
+        logits[:, k * k // 2] += self.identity_logit
+        return torch.softmax(logits, dim=1)
+
     def _head(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """One scale's output from its head ``y`` and the input ``x`` at that scale: the residual
         ``y + x``, or with ``out_kernel`` the input filtered by the per-pixel kernels ``y``."""
@@ -224,12 +236,9 @@ class MIMOUNet(nn.Module):
         n, _, h, w = x.shape
         # N,3,k*k,H,W; tap i (row-major) and tap k*k-1-i are mirror images through the centre
         patches = F.unfold(F.pad(x, (k // 2,) * 4, mode="replicate"), k).view(n, 3, k * k, h, w)
+        weights = self.kernel_weights(y).unsqueeze(1)
         if self.kernel_mode == "residual":
             half = k * k // 2
             second = patches[:, :, :half] + patches[:, :, half + 1:].flip(2) - 2 * x.unsqueeze(2)
-            r = torch.tanh(y) / (k * k - 1)
-            return x + (second * r.unsqueeze(1)).sum(dim=2)
-        taps = torch.arange(k * k, device=y.device)
-        logits = self.logit_scale * y[:, torch.minimum(taps, k * k - 1 - taps)]
-        logits[:, k * k // 2] += self.identity_logit
-        return (patches * torch.softmax(logits, dim=1).unsqueeze(1)).sum(dim=2)
+            return x + (second * weights).sum(dim=2)
+        return (patches * weights).sum(dim=2)
