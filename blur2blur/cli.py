@@ -19,6 +19,18 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="continue from the newest good checkpoint in --out/checkpoints")
 
 
+def _tile_arg(text: str):
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or a whole number of pixels, got {text!r}") from None
+    if value < 0 or value % 16:
+        raise argparse.ArgumentTypeError(f"tile must be 0 or a positive multiple of 16, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="blur2blur",
@@ -111,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--translator", help="translator checkpoint; omit to apply the deblurrer directly")
     p.add_argument("--save-translated", action="store_true", help="also write T(y) to OUT/translated")
     p.add_argument("--device", default="auto")
+    p.add_argument("--amp", default="auto", choices=["auto", "bf16", "none"],
+                   help="bfloat16 autocast: auto (where the device runs it natively), bf16, none (float32)")
+    p.add_argument("--tile", default="auto", type=_tile_arg,
+                   help="auto (1024 px tiles above 1.5 MP), 0 (whole images) or a tile side in px "
+                        "(multiple of 16)")
+    p.add_argument("--tile-overlap", type=int, default=64, help="feathered overlap of tiles in px")
 
     p = sub.add_parser("evaluate", help="PSNR and SSIM (both conventions) of outputs vs ground truth")
     p.add_argument("pred", help="folder of outputs")
@@ -137,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     from blur2blur.io import ImageReadError
 
     args = build_parser().parse_args(argv)
+    from blur2blur.perf import configure_threads
+
+    configure_threads()
     try:
         return _dispatch(args)
     except (ValueError, FileNotFoundError, NotADirectoryError, FloatingPointError, ImageReadError) as err:
@@ -209,7 +230,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         from blur2blur.infer.pipeline import DeblurPipeline
 
         pipe = DeblurPipeline.from_checkpoints(args.deblurrer, args.translator, device=args.device,
-                                               deblurrer_official=args.official, tlc=args.tlc)
+                                               deblurrer_official=args.official, tlc=args.tlc,
+                                               amp=args.amp, tile=args.tile,
+                                               tile_overlap=args.tile_overlap)
         written = pipe.run_folder(args.input, args.out, save_translated=args.save_translated)
         print(f"wrote {len(written)} image(s) to {args.out}")
         return 0

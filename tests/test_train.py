@@ -273,3 +273,72 @@ def test_k_source_auto_prefers_transfer_when_a_kernel_network_is_given(tmp_path)
         assert resolve_k_source(online, tmp_path) == "online"
     with pytest.raises(ValueError, match="k_source"):
         resolve_k_source(make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + ["k_source=x"]), tmp_path)
+
+
+def _order_and_targets(overrides):
+    """The order of the optimiser steps and the perceptual targets of one translator iteration."""
+    cfg = make_config(TranslatorConfig, "official", overrides + ["crop=32", "batch=1", "base_channel=8",
+                                                                  "num_res=1", "ndf=8", "n_layers=2",
+                                                                  "perc_weights=random"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tr = TranslatorTrainer(cfg, torch.device("cpu"))
+    order, targets = [], []
+    for name, opt in (("D", tr.opt_d), ("T", tr.opt_t)):
+        step = opt.step
+        opt.step = lambda *a, _s=step, _n=name, **k: (order.append(_n), _s(*a, **k))[1]
+    perc = tr.perc.forward
+    tr.perc.forward = lambda x, y: (targets.append(y.detach().clone()), perc(x, y))[1]
+    b = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    tr.step(b, torch.rand(1, 3, 32, 32), 0)
+    return cfg, order, targets, b
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_official_preset_keeps_the_published_update_order_and_bilinear_targets():
+    # The published code updates D first and T against the just-updated D, and makes the
+    # perceptual targets at 1/4 and 1/2 scale by bilinear downsampling (DESIGN.md section 1).
+    cfg, order, targets, b = _order_and_targets([])
+    assert (cfg.update_order, cfg.rec_target_resize, cfg.amp) == ("d_first", "bilinear", "none")
+    assert make_config(TranslatorConfig, "paper").update_order == "d_first"
+    assert order == ["D", "T"]
+    assert [t.shape[-1] for t in targets] == [8, 16, 32]
+    for t in targets[:2]:
+        want = torch.nn.functional.interpolate(b, size=t.shape[-2:], mode="bilinear", align_corners=False)
+        assert torch.equal(t, want)
+    assert torch.equal(targets[2], b)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_translator_g_first_order_and_nearest_targets_are_options():
+    _, order, targets, b = _order_and_targets(["update_order=g_first", "rec_target_resize=nearest"])
+    assert order == ["T", "D"]
+    assert torch.equal(targets[1], b[..., ::2, ::2])
+    with pytest.raises(ValueError, match="update_order"):
+        _order_and_targets(["update_order=random"])
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_d_first_steps_t_against_the_updated_discriminator():
+    # With d_first, T's gradient must come from D after its update: T's step then equals a
+    # g_first step taken with that updated D. Compare the GAN-only T gradients of both orders.
+    grads = {}
+    for order in ("d_first", "g_first", "old_d"):
+        torch.manual_seed(0)
+        cfg = make_config(TranslatorConfig, "official", ["crop=32", "batch=1", "base_channel=8", "num_res=1",
+                                                         "ndf=8", "n_layers=2", "perc_weights=random",
+                                                         "lambda_rec=0", "lambda_gp=0",
+                                                         f"update_order={'d_first' if order == 'd_first' else 'g_first'}"])
+        tr = TranslatorTrainer(cfg, torch.device("cpu"))
+        tr.opt_t.step = lambda *a, **k: None  # keep T fixed, look at its gradient
+        b = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+        k = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+        if order == "g_first":  # give D the update d_first made before T's step
+            tr.Ds.load_state_dict(d_after)
+        tr.step(b, k, 0)
+        grads[order] = [p.grad.clone() for p in tr.T.parameters()]
+        d_after = {key: v.clone() for key, v in tr.Ds.state_dict().items()}
+    for a, c in zip(grads["d_first"], grads["g_first"]):
+        assert torch.allclose(a, c, rtol=1e-5, atol=1e-9)
+    # and against the old D the gradient is measurably different
+    assert not all(torch.allclose(a, c, rtol=1e-3, atol=1e-9) for a, c in zip(grads["d_first"], grads["old_d"]))

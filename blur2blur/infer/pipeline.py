@@ -16,6 +16,14 @@ from blur2blur.device import pick_device
 from blur2blur.io import list_images, read_image, to_numpy, to_tensor, write_image
 from blur2blur.nets.official import load_network
 from blur2blur.nets.padding import pad_to_multiple
+from blur2blur.perf import autocast, channels_last_ok, resolve_amp, to_channels_last
+from blur2blur.infer.tiling import run_tiled
+
+
+# Above this many pixels an image is processed in tiles when `tile` is "auto": memory grows with
+# the pixel count (docs/performance.md gives measured peaks), so a 12 MP photo is never run whole.
+AUTO_TILE_PIXELS = 1536 * 1024
+AUTO_TILE, AUTO_OVERLAP = 1024, 64
 
 
 class DeblurPipeline:
@@ -23,44 +31,86 @@ class DeblurPipeline:
 
     `run(img)` takes an HxWx3 float [0,1] array and returns a dict with "deblurred" and, when a
     translator is set, "translated" (both HxWx3 float [0,1], same size as the input).
+    `amp`: "auto" (bfloat16 where the device runs it natively, else float32), "bf16" or "none"
+    (blur2blur/perf.py); `channels_last`: run the networks in channels-last memory format.
+    `tile`: None or 0 = whole images; "auto" = tiles of 1024 px with a 64 px feathered overlap for
+    images above 1.5 MP; an integer = that tile side (a multiple of 16) for every larger image;
+    `tile_overlap` in pixels (infer/tiling.py).
     """
 
     def __init__(self, deblurrer: torch.nn.Module | None, translator: torch.nn.Module | None = None,
-                 device: str | None = "auto", pad_multiple: int = 16):
+                 device: str | None = "auto", pad_multiple: int = 16, amp: str = "auto",
+                 channels_last: bool = True, tile: int | str | None = "auto", tile_overlap: int = AUTO_OVERLAP):
         if deblurrer is None and translator is None:
             raise ValueError("a pipeline needs a deblurrer, a translator, or both")
+        if not (tile in (None, "auto") or (isinstance(tile, int) and tile >= 0)):
+            raise ValueError(f"tile must be 'auto', 0 (no tiling) or a tile side in pixels, got {tile!r}")
         self.device = pick_device(device)
-        self.deblurrer = deblurrer.to(self.device).eval() if deblurrer is not None else None
-        self.translator = translator.to(self.device).eval() if translator is not None else None
+        self.bf16 = resolve_amp(amp, self.device)
+        self.channels_last = channels_last and channels_last_ok(self.device)
+        self.deblurrer = self._prepare(deblurrer)
+        self.translator = self._prepare(translator)
         self.pad_multiple = pad_multiple
+        self.tile, self.tile_overlap = tile, tile_overlap
+
+    def _prepare(self, net: torch.nn.Module | None) -> torch.nn.Module | None:
+        """Frozen, in eval mode, on the device, in the pipeline's memory format."""
+        if net is None:
+            return None
+        net = net.to(self.device).eval().requires_grad_(False)
+        return to_channels_last(net, self.channels_last)
 
     @classmethod
     def from_checkpoints(cls, deblurrer: str | Path | None, translator: str | Path | None = None,
                          device: str | None = "auto", deblurrer_official: str | None = None,
-                         tlc: bool = False) -> "DeblurPipeline":
+                         tlc: bool = False, **options) -> "DeblurPipeline":
         """Build from our checkpoints (path stems of `.safetensors` + `.json` files), or an
-        official deblurrer file named by `deblurrer_official` (see nets/official.py)."""
+        official deblurrer file named by `deblurrer_official` (see nets/official.py). `options`:
+        amp, channels_last, tile, tile_overlap (see the class)."""
         deb = load_network(deblurrer, deblurrer_official, tlc=tlc) if deblurrer else None
         tra = load_network(translator) if translator else None
-        return cls(deb, tra, device=device)
+        return cls(deb, tra, device=device, **options)
 
-    @torch.no_grad()
-    def run_tensor(self, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        """NCHW [0,1] in; dict of NCHW [0,1] outputs of the input's size."""
+    def _tile_side(self, h: int, w: int) -> int:
+        """The tile side for an h x w image, or 0 for the whole image at once."""
+        if self.tile == "auto":
+            return AUTO_TILE if h * w > AUTO_TILE_PIXELS else 0
+        tile = self.tile or 0
+        return tile if tile and (h > tile or w > tile) else 0
+
+    @torch.inference_mode()
+    def run_tensor(self, y: torch.Tensor, progress: bool = False) -> dict[str, torch.Tensor]:
+        """NCHW [0,1] in; dict of NCHW float32 [0,1] outputs of the input's size."""
+        y = y.to(self.device, torch.float32)
+        tile = self._tile_side(*y.shape[-2:])
+        if not tile:
+            return self._forward(y)
+        keys = (["translated"] if self.translator is not None else []) + (
+            ["deblurred"] if self.deblurrer is not None else [])
+        both = run_tiled(lambda t: torch.cat([self._forward(t)[k] for k in keys], dim=1), y, tile,
+                         self.tile_overlap, multiple=self.pad_multiple, progress=progress)
+        return {k: both[:, 3 * i:3 * i + 3] for i, k in enumerate(keys)}
+
+    def _forward(self, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Both networks on one whole NCHW batch (padded to `pad_multiple` and cropped back)."""
         h, w = y.shape[-2:]
-        x = pad_to_multiple(y.to(self.device), self.pad_multiple)
+        x = to_channels_last(pad_to_multiple(y, self.pad_multiple), self.channels_last)
         out: dict[str, torch.Tensor] = {}
         if self.translator is not None:
-            scales = self.translator(x)
+            with autocast(self.bf16, self.device):
+                scales = self.translator(x)
             x = scales[-1] if isinstance(scales, (list, tuple)) else scales
-            x = x.clamp(0, 1)
-            out["translated"] = x[..., :h, :w]
+            x = x.float().clamp(0, 1)
+            out["translated"] = x[..., :h, :w].contiguous()
         if self.deblurrer is not None:
-            out["deblurred"] = self.deblurrer(x).clamp(0, 1)[..., :h, :w]
+            with autocast(self.bf16, self.device):
+                d = self.deblurrer(x)
+            out["deblurred"] = d.float().clamp(0, 1)[..., :h, :w].contiguous()
         return out
 
-    def run(self, img: np.ndarray) -> dict[str, np.ndarray]:
-        outs = self.run_tensor(to_tensor(img).unsqueeze(0))
+    def run(self, img: np.ndarray, progress: bool = False) -> dict[str, np.ndarray]:
+        """HxWx3 float [0,1] in; dict of HxWx3 float32 [0,1] arrays (see the class)."""
+        outs = self.run_tensor(to_tensor(img).unsqueeze(0), progress=progress)
         return {k: to_numpy(v[0].float().cpu()) for k, v in outs.items()}
 
     def run_folder(self, src: str | Path, out_dir: str | Path, save_translated: bool = False,
@@ -72,7 +122,7 @@ class DeblurPipeline:
             raise ValueError(f"no images found at {src}")
         written = []
         for f in tqdm(files, desc="deblur", disable=not progress, dynamic_ncols=True):
-            outs = self.run(read_image(f))
+            outs = self.run(read_image(f), progress=progress and len(files) == 1)  # (tiles)
             key = "deblurred" if "deblurred" in outs else "translated"
             path = out_dir / f"{f.stem}.png"
             write_image(path, outs[key])

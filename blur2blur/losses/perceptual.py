@@ -91,7 +91,8 @@ class PerceptualLoss(nn.Module):
         with torch.no_grad():
             fy = self.vgg(y.detach())
         reduction = "mean" if self.per_element else "sum"
-        total = x.new_zeros(())
+        total = x.new_zeros((), dtype=torch.float32)
         for w, a, b in zip(self.layer_weights, fx, fy):
-            total = total + w * F.l1_loss(a, b, reduction=reduction)
+            # (float32 L1 even when the VGG ran under bfloat16 autocast)
+            total = total + w * F.l1_loss(a.float(), b.float(), reduction=reduction)
         return total

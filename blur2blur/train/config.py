@@ -23,6 +23,9 @@ class DeblurrerConfig:
     Defaults follow NAFNet's GoPro recipe: PSNR loss, AdamW (betas 0.9, 0.9), cosine decay to
     `lr_min`, gradient-norm clipping, 256 px crops. `net` is "nafnet" (fields width..dec_blk_nums)
     or "restormer" (fields restormer_*; the defaults are the official motion-deblurring model).
+    amp: "auto" (bfloat16 autocast where the device runs it natively, else float32), "bf16" or
+    "none" (float32); the loss stays float32 (blur2blur/perf.py). channels_last: convolutions in
+    channels-last memory format (faster; same results up to float rounding).
     """
 
     net: str = "nafnet"
@@ -35,7 +38,8 @@ class DeblurrerConfig:
     restormer_refinement: int = 4
     restormer_heads: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
     restormer_ffn: float = 2.66
-    amp: str = "none"
+    amp: str = "auto"
+    channels_last: bool = True
     crop: int = 256
     batch: int = 32
     iters: int = 200_000
@@ -109,6 +113,13 @@ class TranslatorConfig:
     (nets/mimo_unet.py; not in the published recipes, 0 in every preset).
     d_spectral_norm: spectral normalisation of every conv of D (not in the published recipes,
     False in every preset); usually with `lambda_gp=0`.
+    update_order: "d_first" (the published code: T forward, D step on the detached outputs, then
+    T's step against the just-updated D) or "g_first" (T's step against the old D, then D's).
+    rec_target_resize: how the perceptual loss's 1/4 and 1/2 scale targets are made from the
+    input: "bilinear" (the published code) or "nearest" (MIMO-UNet's own input pyramid).
+    amp: "auto" (bfloat16 autocast for T, D and VGG where the device runs it natively, else
+    float32), "bf16" or "none"; the losses and the gradient penalty stay float32
+    (blur2blur/perf.py). channels_last: convolutions in channels-last memory format.
     """
 
     net: str = "mimo_unet"
@@ -158,7 +169,10 @@ class TranslatorConfig:
     lowpass_factor: int = 4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     adam_eps: float = 1e-8
-    amp: str = "none"
+    update_order: str = "d_first"
+    rec_target_resize: str = "bilinear"
+    amp: str = "auto"
+    channels_last: bool = True
     k_source: str = "auto"
     known_profile: str = "known"
     kernel_wizard: str = ""
@@ -244,8 +258,8 @@ PRESETS: dict[type, dict[str, dict[str, Any]]] = {
         },
     },
     DeblurrerConfig: {
-        # NAFNet-GoPro width 32 as published.
-        "official": {},
+        # NAFNet-GoPro width 32 as published (trained in float32).
+        "official": {"amp": "none"},
         "paper": {},
         # Seconds-per-hundred-iterations on a 2-core laptop: a small NAFNet on 64 px crops.
         "cpu-small": {
@@ -263,7 +277,8 @@ PRESETS: dict[type, dict[str, dict[str, Any]]] = {
         },
     },
     TranslatorConfig: {
-        "official": {},
+        # The published code's training step (float32, D step first, bilinear targets).
+        "official": {"amp": "none"},
         # Paper main text: vanilla (log) GAN loss, gradient-penalty weight 0.005, batch 16,
         # 1M iterations with linear decay over the second half, VGG19 perceptual loss averaged
         # over scales, rotation/flip/colour-jitter augmentation, blur-degree curriculum up to 200K.

@@ -17,6 +17,7 @@ from blur2blur.device import seed_everything
 from blur2blur.losses.pixel import psnr_loss
 from blur2blur.nets import build_network
 from blur2blur.nets.weights import save_model
+from blur2blur.perf import autocast, channels_last_ok, resolve_amp, to_channels_last
 from blur2blur.train.config import DeblurrerConfig
 from blur2blur.train.distributed import DistInfo, average_gradients, broadcast_module, setup
 from blur2blur.train.loop import Recipe, run_training
@@ -33,44 +34,27 @@ def paired_files(blur_dir: str | Path, sharp_dir: str | Path) -> list[tuple[Path
     return pairs
 
 
-def autocast(cfg, device: torch.device):
-    """bf16 autocast when `cfg.amp == "bf16"`, else a no-op context."""
-    enabled = getattr(cfg, "amp", "none") == "bf16"
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+class DeblurrerTrainer:
+    """The network, optimiser and schedule; `step(blur, sharp)` is one update on NCHW [0,1] batches
+    (the network under bfloat16 autocast per `cfg.amp`, the PSNR loss in float32)."""
 
-
-class DeblurrerRecipe(Recipe):
-    name = "deblurrer"
-
-    def __init__(self, pairs: list[tuple[Path, Path]], cfg: DeblurrerConfig, info: DistInfo):
-        self.cfg, self.info = cfg, info
-        seed_everything(cfg.seed)
-        self.dataset = PairedCrops(pairs, cfg.crop, augment=cfg.augment)
-        self.model = build_network(cfg.net, **cfg.net_kwargs()).to(info.device)
-        broadcast_module(self.model, info)
+    def __init__(self, cfg: DeblurrerConfig, device: torch.device, info: DistInfo | None = None):
+        self.cfg, self.device = cfg, device
+        self.info = info or DistInfo(device=device)
+        self.model = build_network(cfg.net, **cfg.net_kwargs()).to(device)
+        self.bf16 = resolve_amp(cfg.amp, device)
+        self.channels_last = bool(cfg.channels_last) and channels_last_ok(device)
+        to_channels_last(self.model, self.channels_last)
+        broadcast_module(self.model, self.info)
         self.optim = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas),
                                        weight_decay=cfg.weight_decay)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.optim, T_max=cfg.iters,
                                                                 eta_min=cfg.lr_min)
 
-    def networks(self):
-        return {"net": self.model}
-
-    def optimizers(self):
-        return {"net": self.optim}
-
-    def schedulers(self):
-        return {"net": self.sched}
-
-    def start(self, iteration: int) -> None:
-        self.batches = self.seeded_batches(self.dataset, iteration, self.cfg.seed)
-
-    def step(self, iteration: int) -> dict[str, float]:
-        batch = next(self.batches)
-        dev = self.info.device
-        blur, sharp = batch["blur"].to(dev), batch["sharp"].to(dev)
+    def step(self, blur: torch.Tensor, sharp: torch.Tensor) -> dict[str, float]:
+        blur = to_channels_last(blur, self.channels_last)
         self.model.train()
-        with autocast(self.cfg, dev):
+        with autocast(self.bf16, self.device):
             out = self.model(blur)
         loss = psnr_loss(out.float(), sharp)
         self.optim.zero_grad(set_to_none=True)
@@ -83,6 +67,34 @@ class DeblurrerRecipe(Recipe):
         self._last = (blur[:4].detach(), out[:4].detach().float(), sharp[:4])
         return {"train/psnr": -loss.item(), "train/lr": self.sched.get_last_lr()[0]}
 
+
+class DeblurrerRecipe(Recipe):
+    name = "deblurrer"
+
+    def __init__(self, pairs: list[tuple[Path, Path]], cfg: DeblurrerConfig, info: DistInfo):
+        self.cfg, self.info = cfg, info
+        seed_everything(cfg.seed)
+        self.dataset = PairedCrops(pairs, cfg.crop, augment=cfg.augment)
+        self.trainer = DeblurrerTrainer(cfg, info.device, info)
+        self.model = self.trainer.model
+
+    def networks(self):
+        return {"net": self.model}
+
+    def optimizers(self):
+        return {"net": self.trainer.optim}
+
+    def schedulers(self):
+        return {"net": self.trainer.sched}
+
+    def start(self, iteration: int) -> None:
+        self.batches = self.seeded_batches(self.dataset, iteration, self.cfg.seed)
+
+    def step(self, iteration: int) -> dict[str, float]:
+        batch = next(self.batches)
+        dev = self.info.device
+        return self.trainer.step(batch["blur"].to(dev), batch["sharp"].to(dev))
+
     def export(self, out_dir: Path, iteration: int) -> Path:
         stem = Path(out_dir) / "deblurrer"
         save_model(self.model, stem, self.cfg.net, self.cfg.net_kwargs(),
@@ -90,9 +102,9 @@ class DeblurrerRecipe(Recipe):
         return stem
 
     def samples(self):
-        if not hasattr(self, "_last"):
+        if not hasattr(self.trainer, "_last"):
             return {}
-        blur, out, sharp = self._last
+        blur, out, sharp = self.trainer._last
         return {"samples/blurry": blur, "samples/deblurred": out.clamp(0, 1), "samples/sharp": sharp}
 
 

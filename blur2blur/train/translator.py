@@ -28,9 +28,9 @@ from blur2blur.losses.pixel import l1, lowpass_l1
 from blur2blur.nets import build_network
 from blur2blur.nets.patchgan import init_weights
 from blur2blur.nets.weights import save_model
+from blur2blur.perf import autocast, channels_last_ok, resolve_amp, to_channels_last
 from blur2blur.train.config import TranslatorConfig
 from blur2blur.train.curriculum import blur_degree, curriculum_fraction, select_fraction
-from blur2blur.train.deblurrer import autocast
 from blur2blur.train.distributed import DistInfo, average_gradients, broadcast_module, setup
 from blur2blur.train.loop import Recipe, run_training
 
@@ -70,7 +70,7 @@ def resize_like(x: torch.Tensor, ref: torch.Tensor, mode: str) -> torch.Tensor:
 
 
 class TranslatorTrainer:
-    """T, D, losses and optimisers; `step(b, k)` runs one G step then one D step on NCHW batches.
+    """T, D, losses and optimisers; `step(b, k)` runs one D and one T update on NCHW batches.
 
     `gp_alpha` (optional, one value per sample of `b`) fixes the gradient-penalty mixing weights;
     `info` averages gradients across processes under torchrun.
@@ -83,13 +83,21 @@ class TranslatorTrainer:
             raise ValueError(f"d_warmup must be in [0, iters={cfg.iters}), got {cfg.d_warmup}")
         if cfg.curriculum_order not in ("blurriest", "sharpest"):
             raise ValueError(f"curriculum_order must be blurriest or sharpest, got {cfg.curriculum_order!r}")
+        if cfg.update_order not in ("d_first", "g_first"):
+            raise ValueError(f"update_order must be d_first or g_first, got {cfg.update_order!r}")
+        if cfg.rec_target_resize not in ("bilinear", "nearest"):
+            raise ValueError(f"rec_target_resize must be bilinear or nearest, got {cfg.rec_target_resize!r}")
         self.cfg, self.device = cfg, device
+        self.bf16 = resolve_amp(cfg.amp, device)
+        self.channels_last = bool(cfg.channels_last) and channels_last_ok(device)
         self.info = info or DistInfo(device=device)
         self.T = build_network(TRANSLATOR_NETS[cfg.net], **cfg.net_kwargs()).to(device)
         n_disc = 3 if cfg.disc_per_scale else 1
         self.Ds = nn.ModuleList(build_network("patchgan", **cfg.disc_kwargs()) for _ in range(n_disc)).to(device)
         init_weights(self.T, cfg.init_gain)
         init_weights(self.Ds, cfg.init_gain)
+        to_channels_last(self.T, self.channels_last)
+        to_channels_last(self.Ds, self.channels_last)
         broadcast_module(self.T, self.info)
         broadcast_module(self.Ds, self.info)
         if not 0.0 <= cfg.ema_decay < 1.0:
@@ -104,6 +112,7 @@ class TranslatorTrainer:
             normalize=cfg.perc_normalize,
             per_element=cfg.perc_per_element,
         ).to(device)
+        to_channels_last(self.perc, self.channels_last)
         betas = tuple(cfg.betas)
         self.opt_t = torch.optim.Adam(self.T.parameters(), lr=cfg.lr, betas=betas, eps=cfg.adam_eps)
         lr_d = cfg.lr if cfg.lr_d is None else cfg.lr_d
@@ -122,57 +131,96 @@ class TranslatorTrainer:
 
     def step(self, b: torch.Tensor, k: torch.Tensor, iteration: int = 0,
              gp_alpha: torch.Tensor | None = None) -> dict[str, float]:
-        """One iteration. `b`: camera blurry crops; `k`: known-blur crops (NCHW in [0,1])."""
+        """One iteration. `b`: camera blurry crops; `k`: known-blur crops (NCHW in [0,1]).
+
+        T runs once; with `update_order` "d_first" (published) D is updated on its detached outputs
+        and T then steps against the updated D; with "g_first" T steps against the old D first."""
         cfg = self.cfg
         fraction = 1.0
         if cfg.curriculum:
             fraction = curriculum_fraction(iteration, cfg.curriculum_start, cfg.curriculum_until)
             keep = select_fraction(blur_degree(b), fraction, blurriest=cfg.curriculum_order == "blurriest")
             b = b[keep]
+        b, k = to_channels_last(b, self.channels_last), to_channels_last(k, self.channels_last)
         self.T.train()
-        warmup = iteration < cfg.d_warmup
-        with autocast(cfg, self.device), torch.set_grad_enabled(not warmup):
+        warmup = iteration < cfg.d_warmup  # (D only: T's step is skipped while D warms up)
+        with autocast(self.bf16, self.device), torch.set_grad_enabled(not warmup):
             outs = [o.float() for o in self.T(b)]
         reals = [resize_like(k, o, "bilinear") for o in outs]
-        inputs = [resize_like(b, o, "nearest") for o in outs]
+        zero = torch.zeros((), device=b.device)
+        g_logs = {"g_total": zero, "g_gan": zero, "rec": zero, "lowpass": zero, "idt": zero}
+        if cfg.update_order == "d_first":
+            d_logs = self._d_step(outs, reals, gp_alpha)
+            if not warmup:
+                g_logs = self._g_step(b, k, outs, reals)
+        else:
+            if not warmup:
+                g_logs = self._g_step(b, k, outs, reals)
+            d_logs = self._d_step(outs, reals, gp_alpha)
+        with warnings.catch_warnings():  # T's schedule counts warm-up iterations without a T step
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
+            self.sched_t.step()
+        self.sched_d.step()
+        self._last = (b[:4].detach(), outs[-1][:4].detach(), k[:4].detach())
+        logs = {
+            "loss/g_total": g_logs["g_total"].item(),
+            "loss/g_gan": g_logs["g_gan"].item(),
+            "loss/rec": g_logs["rec"].item(),
+            "loss/d_gan": d_logs["d_gan"].item(),
+            "loss/gp": d_logs["gp"].item(),
+            "curriculum/fraction": fraction,
+            "train/lr": self.sched_t.get_last_lr()[0],
+        }
+        if cfg.lambda_lowpass > 0:  # (only then: the progress bar shows every loss key)
+            logs["loss/lowpass"] = g_logs["lowpass"].item()
+        if cfg.lambda_idt > 0:
+            logs["loss/idt"] = g_logs["idt"].item()
+        return logs
 
-        # Translator: fool D at every scale, stay close in content to the input at that scale.
-        # (Skipped while D warms up.)
-        g_gan = rec = g_loss = lowpass = idt = torch.zeros((), device=b.device)
-        if not warmup:
-            _set_requires_grad(self.Ds, False)
-            with autocast(cfg, self.device):
-                fake_logits = [self._disc(i)(o).float() for i, o in enumerate(outs)]
-            g_gan = gan_loss_g(fake_logits, cfg.gan_mode, reduce=cfg.gan_scale_reduce)
-            g_loss = g_gan
-            if cfg.lambda_rec > 0:  # (the VGG passes are most of a step's cost; skipped at weight 0)
+    def _g_step(self, b, k, outs, reals) -> dict[str, torch.Tensor]:
+        """T's update: fool D at every scale, stay close in content to the input at that scale."""
+        cfg = self.cfg
+        zero = torch.zeros((), device=b.device)
+        rec = lowpass = idt = zero
+        _set_requires_grad(self.Ds, False)
+        with autocast(self.bf16, self.device):
+            fake_logits = [self._disc(i)(o).float() for i, o in enumerate(outs)]
+        g_gan = gan_loss_g(fake_logits, cfg.gan_mode, reduce=cfg.gan_scale_reduce)
+        g_loss = g_gan
+        if cfg.lambda_rec > 0:  # (the VGG passes are most of a step's cost; skipped at weight 0)
+            inputs = [resize_like(b, o, cfg.rec_target_resize) for o in outs]
+            with autocast(self.bf16, self.device):  # (the L1 of the features is float32)
                 rec_terms = torch.stack([self.perc(o, x) for o, x in zip(outs, inputs)])
-                rec = rec_terms.sum() if cfg.rec_scale_reduce == "sum" else rec_terms.mean()
-                g_loss = g_loss + cfg.lambda_rec * rec
-            if cfg.lambda_lowpass > 0:
-                lowpass = lowpass_l1(outs[-1], b, cfg.lowpass_factor)
-                g_loss = g_loss + cfg.lambda_lowpass * lowpass
-            if cfg.lambda_idt > 0:  # T(k) = k: a known-blur image needs no translation
-                with autocast(cfg, self.device):
-                    outs_k = [o.float() for o in self.T(k)]
-                idt = torch.stack([l1(o, r) for o, r in zip(outs_k, reals)]).mean()
-                g_loss = g_loss + cfg.lambda_idt * idt
-            self.opt_t.zero_grad(set_to_none=True)
-            g_loss.backward()
-            average_gradients(self.T, self.info)
-            self.opt_t.step()
-            if self.T_ema is not None:
-                self.T_ema.update_parameters(self.T)
-
-        # Discriminator: K is real, T(b) is fake, at every scale; penalty at full resolution.
+            rec = rec_terms.sum() if cfg.rec_scale_reduce == "sum" else rec_terms.mean()
+            g_loss = g_loss + cfg.lambda_rec * rec
+        if cfg.lambda_lowpass > 0:
+            lowpass = lowpass_l1(outs[-1], b, cfg.lowpass_factor)
+            g_loss = g_loss + cfg.lambda_lowpass * lowpass
+        if cfg.lambda_idt > 0:  # T(k) = k: a known-blur image needs no translation
+            with autocast(self.bf16, self.device):
+                outs_k = [o.float() for o in self.T(k)]
+            idt = torch.stack([l1(o, r) for o, r in zip(outs_k, reals)]).mean()
+            g_loss = g_loss + cfg.lambda_idt * idt
+        self.opt_t.zero_grad(set_to_none=True)
+        g_loss.backward()
         _set_requires_grad(self.Ds, True)
+        average_gradients(self.T, self.info)
+        self.opt_t.step()
+        if self.T_ema is not None:
+            self.T_ema.update_parameters(self.T)
+        return {"g_total": g_loss, "g_gan": g_gan, "rec": rec, "lowpass": lowpass, "idt": idt}
+
+    def _d_step(self, outs, reals, gp_alpha) -> dict[str, torch.Tensor]:
+        """D's update: K is real, T(b) (detached) is fake, at every scale; the gradient penalty
+        (float32) at full resolution."""
+        cfg = self.cfg
         fakes = [o.detach() for o in outs]
-        with autocast(cfg, self.device):
+        with autocast(self.bf16, self.device):
             real_logits = [self._disc(i)(r).float() for i, r in enumerate(reals)]
             fake_logits = [self._disc(i)(f).float() for i, f in enumerate(fakes)]
         d_gan = gan_loss_d(real_logits, fake_logits, cfg.gan_mode, reduce=cfg.gan_scale_reduce)
         d_loss = d_gan
-        gp = torch.zeros((), device=b.device)
+        gp = torch.zeros((), device=d_gan.device)
         if cfg.lambda_gp > 0:
             n = min(reals[-1].shape[0], fakes[-1].shape[0])
             alpha = None if gp_alpha is None else gp_alpha[:n]
@@ -182,25 +230,7 @@ class TranslatorTrainer:
         d_loss.backward()
         average_gradients(self.Ds, self.info)
         self.opt_d.step()
-        with warnings.catch_warnings():  # T's schedule counts warm-up iterations without a T step
-            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
-            self.sched_t.step()
-        self.sched_d.step()
-        self._last = (b[:4].detach(), fakes[-1][:4], k[:4].detach())
-        logs = {
-            "loss/g_total": g_loss.item(),
-            "loss/g_gan": g_gan.item(),
-            "loss/rec": rec.item(),
-            "loss/d_gan": d_gan.item(),
-            "loss/gp": gp.item(),
-            "curriculum/fraction": fraction,
-            "train/lr": self.sched_t.get_last_lr()[0],
-        }
-        if cfg.lambda_lowpass > 0:  # (only then: the progress bar shows every loss key)
-            logs["loss/lowpass"] = lowpass.item()
-        if cfg.lambda_idt > 0:
-            logs["loss/idt"] = idt.item()
-        return logs
+        return {"d_gan": d_gan, "gp": gp}
 
 
 class TranslatorRecipe(Recipe):
