@@ -257,9 +257,10 @@ def inference(device, which: str, h: int, w: int):
         fwd = reference_forward(deb, tra, device)
         per_256 = count_flops(lambda: fwd(torch.rand(1, 3, 256, 256, device=device)))
         if tiled:
-            from blur2blur.infer.tiling import tile_origins
+            from blur2blur.infer.tiling import fit_tile, tile_origins
 
-            pixels = len(tile_origins(h, TILE, OVERLAP)) * len(tile_origins(w, TILE, OVERLAP)) * TILE * TILE
+            th, tw = fit_tile(h, TILE, OVERLAP, 16), fit_tile(w, TILE, OVERLAP, 16)
+            pixels = len(tile_origins(h, th, OVERLAP)) * len(tile_origins(w, tw, OVERLAP)) * th * tw
         else:
             pixels = (-(-h // 16) * 16) * (-(-w // 16) * 16)
         return per_256 * pixels / (256 * 256)

@@ -81,6 +81,10 @@ def test_layernorm2d_matches_layer_norm():
     x = torch.randn(2, 6, 5, 7)
     ref = F.layer_norm(x.permute(0, 2, 3, 1), (6,), ln.weight, ln.bias, eps=1e-6).permute(0, 3, 1, 2)
     assert torch.allclose(ln(x), ref, atol=1e-5)
+    # the fused channels-last path is the same normalisation, and keeps the memory format
+    fast = ln(x.contiguous(memory_format=torch.channels_last))
+    assert fast.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(fast, ref, atol=1e-5)
 
 
 @pytest.mark.parametrize("size", [(32, 32), (37, 29)])

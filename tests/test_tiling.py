@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from blur2blur.infer.tiling import run_tiled, tile_origins
+from blur2blur.infer.tiling import fit_tile, run_tiled, tile_origins
 
 
 def rand_img(n: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
@@ -118,8 +118,28 @@ def test_call_count_known_layout():
 
 def test_tiles_have_tile_size():
     shapes = []
-    run_tiled(lambda t: shapes.append(tuple(t.shape)) or t, rand_img(1, 70, 101), tile=32, overlap=8)
-    assert set(shapes) == {(1, 3, 32, 32)}
+    run_tiled(lambda t: shapes.append(tuple(t.shape)) or t, rand_img(1, 70, 100), tile=32, overlap=8)
+    assert set(shapes) == {(1, 3, 32, 32)}  # (no shorter tile needs no more tiles here)
+
+
+@pytest.mark.parametrize("size,tile,overlap", [(4000, 1024, 64), (3000, 1024, 64), (1100, 1024, 64),
+                                               (101, 32, 8), (70, 32, 8), (1025, 1024, 0)])
+def test_fitted_tiles_are_as_few_and_no_longer_than_needed(size, tile, overlap):
+    side = fit_tile(size, tile, overlap, multiple=16 if tile >= 64 else 1)
+    origins = tile_origins(size, side, overlap)
+    fixed = tile_origins(size, tile, overlap)
+    assert side <= tile and len(origins) <= len(fixed)
+    assert origins[0] == 0 and origins[-1] + side == size
+    assert all(b - a <= side - overlap for a, b in zip(origins, origins[1:]))  # overlap kept
+    if size > tile:  # one tile fewer of this length could not cover the axis
+        assert (len(origins) - 1) * (side - overlap) + overlap < size
+
+
+def test_a_12_megapixel_photo_needs_a_sixth_fewer_pixels_processed():
+    fixed = len(tile_origins(4000, 1024, 64)) * len(tile_origins(3000, 1024, 64)) * 1024 ** 2
+    sw, sh = fit_tile(4000, 1024, 64, 16), fit_tile(3000, 1024, 64, 16)
+    fitted = len(tile_origins(4000, sw, 64)) * len(tile_origins(3000, sh, 64)) * sw * sh
+    assert (sw, sh) == (864, 800) and fitted < 0.7 * fixed
 
 
 @pytest.mark.parametrize("tile,overlap,multiple", [(40, 8, 16), (0, 0, 16), (-16, 0, 16), (32, 16, 16),
