@@ -147,19 +147,32 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def _conv_backward_flops(grad_out, inp, weight, *args) -> int:
+    """A convolution's forward FLOPs (2 per multiply-add) times the gradients asked for (input,
+    weight). torch's own rule treats the weight gradient of a grouped convolution as dense, which
+    overcounts NAFNet's depthwise convolutions by their channel count."""
+    transposed, mask = args[4], args[7]
+    per_element = weight[0].numel()  # multiply-adds per output (input, if transposed) element
+    forward = 2 * (inp.numel() if transposed else grad_out.numel()) * per_element
+    return forward * (int(mask[0]) + int(mask[1]))
+
+
 class _CountFlops(TorchDispatchMode):
-    """Convolution and matrix-product FLOPs (forward and backward) by torch's own formulas.
-    (FlopCounterMode itself tracks modules with hooks that autograd.grad, used by the
-    gradient penalty, does not support.)"""
+    """Convolution and matrix-product FLOPs, forward and backward (torch's formulas, but our own
+    for convolution backward). (FlopCounterMode itself tracks modules with hooks that
+    autograd.grad, used by the gradient penalty, does not support.)"""
 
     total = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        rule = flop_registry.get(func._overloadpacket)
-        if rule is not None:
-            self.total += rule(*args, **kwargs, out_val=out)
+        if func._overloadpacket is torch.ops.aten.convolution_backward:
+            self.total += _conv_backward_flops(*args)
+        else:
+            rule = flop_registry.get(func._overloadpacket)
+            if rule is not None:
+                self.total += rule(*args, **kwargs, out_val=out)
         return out
 
 
