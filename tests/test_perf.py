@@ -132,3 +132,12 @@ def test_pipeline_tiles_large_images_with_feathered_seams():
         assert diff.mean() < 0.01 and diff.max() < 0.2
     with pytest.raises(ValueError, match="tile must be"):
         DeblurPipeline(deb, tra, device="cpu", tile=-16)
+
+
+def test_tiled_pipeline_runs_each_network_once_per_tile():
+    deb, tra = _pipeline_nets()
+    calls = {"translator": 0, "deblurrer": 0}
+    tra.register_forward_hook(lambda *a: calls.__setitem__("translator", calls["translator"] + 1))
+    deb.register_forward_hook(lambda *a: calls.__setitem__("deblurrer", calls["deblurrer"] + 1))
+    DeblurPipeline(deb, tra, device="cpu", amp="none", tile=48, tile_overlap=16).run_tensor(torch.rand(1, 3, 80, 112))
+    assert calls == {"translator": 6, "deblurrer": 6}  # 2 x 3 tiles

@@ -87,8 +87,12 @@ class DeblurPipeline:
             return self._forward(y)
         keys = (["translated"] if self.translator is not None else []) + (
             ["deblurred"] if self.deblurrer is not None else [])
-        both = run_tiled(lambda t: torch.cat([self._forward(t)[k] for k in keys], dim=1), y, tile,
-                         self.tile_overlap, multiple=self.pad_multiple, progress=progress)
+
+        def forward(t: torch.Tensor) -> torch.Tensor:
+            outs = self._forward(t)
+            return torch.cat([outs[k] for k in keys], dim=1)
+
+        both = run_tiled(forward, y, tile, self.tile_overlap, multiple=self.pad_multiple, progress=progress)
         return {k: both[:, 3 * i:3 * i + 3] for i, k in enumerate(keys)}
 
     def _forward(self, y: torch.Tensor) -> dict[str, torch.Tensor]:
