@@ -56,7 +56,12 @@ def native_bf16(device: torch.device | str) -> bool:
     """True when ``device`` computes bfloat16 natively (fast), not by float32 emulation."""
     device = torch.device(device)
     if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+        if not torch.cuda.is_available():
+            return False
+        try:
+            return torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # torch < 2.3 has no emulation switch
+            return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
         flags = cpu_flags()
         return flags["avx512_bf16"] or flags["amx_bf16"]
