@@ -110,8 +110,8 @@ class NAFBlock(nn.Module):
         x = self.sg(self.conv2(self.conv1(self.norm1(inp))))
         x = self.conv3(x * self.sca(x))
         # (the scales in the activations' dtype: under bfloat16 autocast a float32 beta would
-        # promote the whole block to float32 and cost a cast before every conv, 26% of a 720p
-        # forward; in float32 this is the same product)
+        # promote the rest of the block to float32 and cost a cast before every conv
+        # (docs/performance.md); in float32 this is the same product)
         y = inp + x * self.beta.to(x.dtype)
         x = self.conv5(self.sg(self.conv4(self.norm2(y))))
         return y + x * self.gamma.to(x.dtype)
