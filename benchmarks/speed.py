@@ -21,6 +21,7 @@ here, channels-last, in float32 and in bfloat16). Random weights: speed does not
     python benchmarks/speed.py                     # the full table (about 30 min on 2 cores)
     python benchmarks/speed.py --quick             # 256 px and training rows only
     python benchmarks/speed.py --only translator   # rows whose name contains a word
+    python benchmarks/speed.py --quick --compile   # also amp=auto with torch.compile
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ class Work:
     make: Callable[[dict], Callable[[], object]]
     flops: Callable[[], float]
     rounds: int = 3
-    variants: tuple[str, ...] = tuple(VARIANTS)
+    variants: tuple[str, ...] = ()
     times: dict[str, list[float]] = field(default_factory=dict)
     memory: dict[str, float] = field(default_factory=dict)
 
@@ -187,12 +188,16 @@ def count_flops(fn: Callable[[], object]) -> float:
 def translator_step(device, preset: str, crop: int, batch: int):
     overrides = [f"crop={crop}", f"batch={batch}", "perc_weights=random", "curriculum=false"]
 
-    def build(variant: dict, log: bool = False):
+    def build(variant: dict):
+        variant = dict(variant)
+        compile_ = variant.pop("compile", False)
         cfg = make_config(TranslatorConfig, preset, overrides + [f"{k}={v}" for k, v in variant.items()])
         torch.manual_seed(0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             trainer = TranslatorTrainer(cfg, device)
+        if compile_:
+            trainer.T.compile()
         gen = torch.Generator().manual_seed(1)
         b = torch.rand(batch, 3, crop, crop, generator=gen).to(device)
         k = torch.rand(batch, 3, crop, crop, generator=gen).to(device)
@@ -206,9 +211,13 @@ def deblurrer_step(device, preset: str, crop: int | None = None, batch: int | No
     overrides = ([f"crop={crop}"] if crop else []) + ([f"batch={batch}"] if batch else [])
 
     def build(variant: dict):
+        variant = dict(variant)
+        compile_ = variant.pop("compile", False)
         cfg = make_config(DeblurrerConfig, preset, overrides + [f"{k}={v}" for k, v in variant.items()])
         torch.manual_seed(0)
         trainer = DeblurrerTrainer(cfg, device)
+        if compile_:
+            trainer.model.compile()
         gen = torch.Generator().manual_seed(1)
         sharp = torch.rand(cfg.batch, 3, cfg.crop, cfg.crop, generator=gen).to(device)
         blur = F.avg_pool2d(sharp, 5, stride=1, padding=2)
@@ -260,8 +269,13 @@ def inference(device, which: str, h: int, w: int):
             if tiled:
                 return lambda: run_tiled(fwd, y, TILE, OVERLAP)
             return lambda: fwd(y)
+        variant = dict(variant)
+        compile_ = variant.pop("compile", False)
         pipe = DeblurPipeline(deb, tra, device=device, tile=TILE if tiled else 0, tile_overlap=OVERLAP,
                               **variant)
+        for net in (pipe.translator, pipe.deblurrer):
+            if compile_ and net is not None:
+                net.compile()
         return lambda: pipe.run_tensor(y)
 
     def flops() -> float:
@@ -303,7 +317,7 @@ def works(device, args) -> list[Work]:
             if h == 3000 and which != "both" and not args.full:
                 continue  # (each of these takes minutes per variant; --full runs them)
             b, f = inference(device, which, h, w)
-            variants = tuple(VARIANTS) if (h < 3000 or args.full) else ("float32", "amp=auto")
+            variants = tuple(VARIANTS) if (h < 3000 or args.full) else tuple(v for v in VARIANTS if v != "reference")
             tiled = " (tiled)" if h * w > TILE * TILE else ""
             rows.append(Work(f"inference {label}, {w}x{h}{tiled}", "img", b, f, rounds=rounds,
                              variants=variants))
@@ -339,7 +353,12 @@ def main() -> None:
     ap.add_argument("--only", nargs="+", help="rows whose name contains one of these words")
     ap.add_argument("--rounds", type=int, help="timed rounds of every row (default 3; 2 at 720p; 1 at 12 MP)")
     ap.add_argument("--nafnet-batch", type=int, default=4, help="batch of the official NAFNet row (default 4)")
+    ap.add_argument("--compile", action="store_true",
+                    help="add a variant: amp=auto with torch.compile of the trained / inferred networks "
+                         "(its compile time falls in the untimed warm-up call)")
     args = ap.parse_args()
+    if args.compile:
+        VARIANTS["amp=auto+compile"] = {"amp": "auto", "channels_last": True, "compile": True}
     threads = configure_threads()
     device = pick_device(args.device)
     flags = cpu_flags()
@@ -354,6 +373,7 @@ def main() -> None:
     print("| work | variant | median s | range s | per s | peak extra MB | GFLOP | GFLOP/s | of ceiling | vs reference |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for work in works(device, args):
+        work.variants = work.variants or tuple(VARIANTS)
         if args.rounds:
             work.rounds = args.rounds
         t0 = time.perf_counter()

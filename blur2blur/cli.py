@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("gt", help="folder of ground truth, matched by file stem")
     p.add_argument("--json", help="also write per-image results to this JSON file")
 
-    p = sub.add_parser("demo", help="end-to-end demo on bundled photos (about 13 minutes on 2 cores)")
+    p = sub.add_parser("demo", help="end-to-end demo on bundled photos (about 9 minutes on 2 cores)")
     p.add_argument("--photos", help="folder of sharp colour photos (default: photos bundled with scikit-image)")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("--seed", type=int, default=0)
