@@ -61,7 +61,7 @@ class ResBlock(nn.Module):
 
     def forward(self, x):
         out = self.main(x)
-        out += x  # (in place: same result, no fresh full-size buffer; 10% of a 720p forward)
+        out += x  # (in place: the same result, without a fresh full-size buffer)
         return out
 
 
