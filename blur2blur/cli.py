@@ -140,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
+    p.add_argument("--tile", type=int, default=96,
+                   help="side (px) of the scenes cut from each photo (default 96)")
     p.add_argument("--known-profile", default="known",
                    help="camera profile (name or YAML) of the known domain (default known)")
     p.add_argument("--camera-profile", default="unknown",
@@ -250,7 +252,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from blur2blur.demo import run_demo
 
         run_demo(out_dir=args.out, photos=args.photos, seed=args.seed, device=args.device,
-                 known_profile=args.known_profile, camera_profile=args.camera_profile,
+                 tile=args.tile, known_profile=args.known_profile, camera_profile=args.camera_profile,
                  deblurrer_overrides=args.set_deblurrer, translator_overrides=args.set_translator)
         return 0
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import time
@@ -87,14 +88,17 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
     tcfg.known_profile = str(known_profile)
     print("[2/5] building the known-blur set K from the camera's sharp images")
     known_set = out / "known_blur_set"
+    match = tcfg.k_noise == "match"
     build_known_blur_set(data / "trainB", known_set, tcfg.known_profile, tcfg.k_variants, seed,
-                         progress=progress)
+                         progress=progress, match_noise=match, denoise_sigma=tcfg.k_denoise_sigma)
     stage("known_set", s)
+    # With K's grain matched to the camera's, the known deblurrer learns that grain too.
+    dcfg_known = dataclasses.replace(dcfg, noise_curve=str(known_set / "noise_curve.json")) if match else dcfg
 
     runs = out / "runs"
     s = time.time()
     print("[3/5] training the known-domain deblurrer (trainC -> trainD) and the upper bound")
-    deb_known = train_deblurrer(data / "trainC", data / "trainD", runs / "deblurrer_known", dcfg,
+    deb_known = train_deblurrer(data / "trainC", data / "trainD", runs / "deblurrer_known", dcfg_known,
                                 "cpu-small", device, progress)
     deb_camera = train_deblurrer(data / "trainA", data / "trainA_gt", runs / "deblurrer_camera",
                                  dcfg, "cpu-small", device, progress)

@@ -3,6 +3,12 @@
 K must differ from the camera's blurry set B only in the blur, so that the translator's
 discriminator can judge nothing but blur. This module makes K with the camera simulator's known
 profile (`Camera.blur_only`): each sharp image gets `variants` independent blur draws.
+
+With `match_noise` the camera's grain, which the blur would otherwise smear along the shake, is
+replaced by fresh grain: the camera's noise level function is estimated from S
+(`simulate.noise_model`), each image is smoothed by a Gaussian of `denoise_sigma` px before the
+blur, and fresh noise of the estimated level is added after it. Then B and K share fresh,
+camera-like grain and differ only in blur (issue #12, item 3).
 """
 
 from __future__ import annotations
@@ -10,10 +16,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import kornia
+import numpy as np
+import torch
 from tqdm.auto import tqdm
 
-from blur2blur.io import list_images, read_image, write_image
+from blur2blur.io import list_images, read_image, to_numpy, to_tensor, write_image
 from blur2blur.simulate import Camera, load_profile
+from blur2blur.simulate.noise_model import estimate_noise_curve
 
 
 def build_known_blur_set(
@@ -23,27 +33,52 @@ def build_known_blur_set(
     variants: int = 4,
     seed: int = 0,
     progress: bool = True,
+    match_noise: bool = False,
+    denoise_sigma: float = 1.0,
 ) -> list[Path]:
     """Blur every image of `sharp_dir` `variants` times with `profile`'s blur into `out_dir`.
 
     Files are named `<stem>_k<v>.png`; `out_dir/manifest.json` records the source file, profile
-    and seed of each. Deterministic for a seed. Returns the written paths.
+    and seed of each. Deterministic for a seed. Returns the written paths. With `match_noise`
+    the estimated noise curve is written to `out_dir/noise_curve.json` (see the module doc).
     """
     files = list_images(sharp_dir)
     if not files:
         raise ValueError(f"no sharp images in {sharp_dir} to build the known-blur set from")
     if variants < 1:
         raise ValueError(f"variants must be >= 1, got {variants}")
+    if match_noise and denoise_sigma < 0:
+        raise ValueError(f"denoise_sigma must be >= 0 px, got {denoise_sigma}")
     camera = Camera(load_profile(profile))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    curve = None
+    if match_noise:
+        curve = estimate_noise_curve(read_image(f) for f in files)
+        curve.to_json(out_dir / "noise_curve.json")
     manifest, written = {}, []
     jobs = [(i, f, v) for i, f in enumerate(files) for v in range(variants)]
     for i, src, v in tqdm(jobs, desc="known-blur set K", disable=not progress, dynamic_ncols=True):
         job_seed = seed * 1_000_003 + i * 101 + v
         out = out_dir / f"{src.stem}_k{v}.png"
-        write_image(out, camera.blur_only(read_image(src), seed=job_seed))
-        manifest[out.name] = {"source": str(src), "profile": camera.profile.name, "seed": job_seed}
+        img = read_image(src)
+        if curve is None:
+            write_image(out, camera.blur_only(img, seed=job_seed))
+        else:
+            blurred = to_tensor(camera.blur_only(_smooth(img, denoise_sigma), seed=job_seed))[None]
+            write_image(out, to_numpy(curve.add(blurred, torch.Generator().manual_seed(job_seed))[0]))
+        manifest[out.name] = {"source": str(src), "profile": camera.profile.name, "seed": job_seed,
+                              "match_noise": match_noise}
         written.append(out)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return written
+
+
+def _smooth(img: np.ndarray, sigma: float) -> np.ndarray:
+    """HxWx3 image smoothed by a Gaussian of std `sigma` px (reflected border); 0 = unchanged."""
+    if sigma <= 0:
+        return img
+    size = 2 * int(3 * sigma + 0.5) + 1
+    out = kornia.filters.gaussian_blur2d(to_tensor(img)[None], (size, size), (sigma, sigma),
+                                         border_type="reflect")
+    return to_numpy(out[0])

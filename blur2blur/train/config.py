@@ -26,6 +26,9 @@ class DeblurrerConfig:
     amp: "auto" (bfloat16 autocast where the device runs it natively, else float32), "bf16" or
     "none" (float32); the loss stays float32 (blur2blur/perf.py). channels_last: convolutions in
     channels-last memory format (faster; same results up to float rounding).
+    noise_curve: path of a camera noise curve (`noise_curve.json`, written by the known-blur set
+    with `k_noise=match`); when given, every blurry training crop gets fresh noise of that level,
+    so that the known deblurrer expects the camera's grain ("" = none, in every preset).
     """
 
     net: str = "nafnet"
@@ -49,6 +52,7 @@ class DeblurrerConfig:
     weight_decay: float = 0.0
     grad_clip: float = 0.01
     augment: bool = True
+    noise_curve: str = ""
     seed: int = 0
     num_workers: int = 0
     log_every: int = 100
@@ -120,6 +124,17 @@ class TranslatorConfig:
     amp: "auto" (bfloat16 autocast for T, D and VGG where the device runs it natively, else
     float32), "bf16" or "none"; the losses and the gradient penalty stay float32
     (blur2blur/perf.py). channels_last: convolutions in channels-last memory format.
+
+    Options from issue #12 (all off in every preset; docs/training.md, docs/demo.md):
+    identity_init: T's output convolutions start at zero, so T begins exactly as the identity
+    (residual heads only). pool_size: D sees T's outputs through a history of that many earlier
+    translations (CycleGAN's image pool; 0 = none). d_steps: D updates per T update (on the same
+    batch, fakes drawn from the pool each time). lambda_swd: weight of a patch-statistics term for
+    T, the sliced Wasserstein distance between contrast-normalised `swd_patch` px high-pass
+    patches of T(b) and of k at full scale, `swd_projections` random directions
+    (losses/patch_swd.py). k_noise: "none" or "match": K is made from S smoothed by a Gaussian of
+    `k_denoise_sigma` px, blurred, plus fresh noise of the camera's level estimated from S
+    (data/known_blur.py), so that B and K differ only in blur.
     """
 
     net: str = "mimo_unet"
@@ -171,9 +186,17 @@ class TranslatorConfig:
     adam_eps: float = 1e-8
     update_order: str = "d_first"
     rec_target_resize: str = "bilinear"
+    identity_init: bool = False
+    pool_size: int = 0
+    d_steps: int = 1
+    lambda_swd: float = 0.0
+    swd_patch: int = 7
+    swd_projections: int = 128
     amp: str = "auto"
     channels_last: bool = True
     k_source: str = "auto"
+    k_noise: str = "none"
+    k_denoise_sigma: float = 1.0
     known_profile: str = "known"
     kernel_wizard: str = ""
     k_variants: int = 4

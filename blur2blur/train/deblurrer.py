@@ -13,10 +13,12 @@ import torch
 
 from blur2blur.data.datasets import PairedCrops
 from blur2blur.data.layout import pair_by_stem
+from blur2blur.data.sampling import mix_seed
 from blur2blur.device import seed_everything
 from blur2blur.losses.pixel import psnr_loss
 from blur2blur.nets import build_network
 from blur2blur.nets.weights import save_model
+from blur2blur.simulate.noise_model import NoiseCurve
 from blur2blur.perf import autocast, channels_last_ok, resolve_amp, to_channels_last
 from blur2blur.train.config import DeblurrerConfig
 from blur2blur.train.distributed import DistInfo, average_gradients, broadcast_module, setup
@@ -50,8 +52,14 @@ class DeblurrerTrainer:
                                        weight_decay=cfg.weight_decay)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.optim, T_max=cfg.iters,
                                                                 eta_min=cfg.lr_min)
+        self.noise = NoiseCurve.from_json(cfg.noise_curve) if cfg.noise_curve else None
 
-    def step(self, blur: torch.Tensor, sharp: torch.Tensor) -> dict[str, float]:
+    def step(self, blur: torch.Tensor, sharp: torch.Tensor, iteration: int = 0) -> dict[str, float]:
+        """One update; with `cfg.noise_curve` the blurry batch first gets fresh camera noise
+        (seeded by the config's seed and `iteration`, so a resumed run draws the same noise)."""
+        if self.noise is not None:
+            gen = torch.Generator().manual_seed(mix_seed(self.cfg.seed, 13, iteration, self.info.rank))
+            blur = self.noise.add(blur, gen)
         blur = to_channels_last(blur, self.channels_last)
         self.model.train()
         with autocast(self.bf16, self.device):
@@ -93,7 +101,7 @@ class DeblurrerRecipe(Recipe):
     def step(self, iteration: int) -> dict[str, float]:
         batch = next(self.batches)
         dev = self.info.device
-        return self.trainer.step(batch["blur"].to(dev), batch["sharp"].to(dev))
+        return self.trainer.step(batch["blur"].to(dev), batch["sharp"].to(dev), iteration)
 
     def export(self, out_dir: Path, iteration: int) -> Path:
         stem = Path(out_dir) / "deblurrer"

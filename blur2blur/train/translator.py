@@ -23,6 +23,7 @@ from blur2blur.data.sampling import mix_seed
 from blur2blur.device import seed_everything
 from blur2blur.io import list_images
 from blur2blur.losses.gan import gan_loss_d, gan_loss_g, gradient_penalty
+from blur2blur.losses.patch_swd import patch_swd
 from blur2blur.losses.perceptual import PerceptualLoss
 from blur2blur.losses.pixel import l1, lowpass_l1
 from blur2blur.nets import build_network
@@ -32,6 +33,7 @@ from blur2blur.perf import autocast, channels_last_ok, resolve_amp, to_channels_
 from blur2blur.train.config import TranslatorConfig
 from blur2blur.train.curriculum import blur_degree, curriculum_fraction, select_fraction
 from blur2blur.train.distributed import DistInfo, average_gradients, broadcast_module, setup
+from blur2blur.train.image_pool import ImagePool
 from blur2blur.train.loop import Recipe, run_training
 
 # Config `net` -> registered network name (each returns [quarter, half, full]).
@@ -58,6 +60,19 @@ def linear_decay(iters: int, decay_start: int):
         return 1.0 if step < decay_start else max(0.0, (iters - step) / span)
 
     return factor
+
+
+# Output convolutions of each translator net (residual heads): zeroed by `identity_init`.
+OUTPUT_HEADS = {"mimo_unet": ("ConvsOut.0", "ConvsOut.1", "feat_extract.5"),
+                "unet": ("heads.0", "heads.1", "heads.2"), "nafnet": ("net.ending",)}
+
+
+def zero_output_heads(T: nn.Module, net: str) -> None:
+    """Zero the weights and biases of T's output convolutions: every scale's output then equals
+    its input (T starts as the identity) while the gradients of those convolutions are not zero."""
+    for name in OUTPUT_HEADS[net]:
+        for p in T.get_submodule(name).parameters():
+            nn.init.zeros_(p)
 
 
 def resize_like(x: torch.Tensor, ref: torch.Tensor, mode: str) -> torch.Tensor:
@@ -87,6 +102,13 @@ class TranslatorTrainer:
             raise ValueError(f"update_order must be d_first or g_first, got {cfg.update_order!r}")
         if cfg.rec_target_resize not in ("bilinear", "nearest"):
             raise ValueError(f"rec_target_resize must be bilinear or nearest, got {cfg.rec_target_resize!r}")
+        if cfg.d_steps < 1 or cfg.pool_size < 0:
+            raise ValueError(f"d_steps must be >= 1 and pool_size >= 0, got {cfg.d_steps} and {cfg.pool_size}")
+        if cfg.identity_init and cfg.out_kernel:
+            raise ValueError("identity_init needs the residual output heads (out_kernel=0)")
+        if cfg.lambda_swd < 0 or cfg.swd_patch < 2 or cfg.swd_projections < 1:
+            raise ValueError(f"need lambda_swd >= 0, swd_patch >= 2 and swd_projections >= 1, got "
+                             f"{cfg.lambda_swd}, {cfg.swd_patch} and {cfg.swd_projections}")
         self.cfg, self.device = cfg, device
         self.bf16 = resolve_amp(cfg.amp, device)
         self.channels_last = bool(cfg.channels_last) and channels_last_ok(device)
@@ -96,6 +118,9 @@ class TranslatorTrainer:
         self.Ds = nn.ModuleList(build_network("patchgan", **cfg.disc_kwargs()) for _ in range(n_disc)).to(device)
         init_weights(self.T, cfg.init_gain)
         init_weights(self.Ds, cfg.init_gain)
+        if cfg.identity_init:
+            zero_output_heads(self.T, cfg.net)
+        self.pool = ImagePool(cfg.pool_size, seed=mix_seed(cfg.seed, 7))
         to_channels_last(self.T, self.channels_last)
         to_channels_last(self.Ds, self.channels_last)
         broadcast_module(self.T, self.info)
@@ -148,15 +173,15 @@ class TranslatorTrainer:
             outs = [o.float() for o in self.T(b)]
         reals = [resize_like(k, o, "bilinear") for o in outs]
         zero = torch.zeros((), device=b.device)
-        g_logs = {"g_total": zero, "g_gan": zero, "rec": zero, "lowpass": zero, "idt": zero}
+        g_logs = {"g_total": zero, "g_gan": zero, "rec": zero, "lowpass": zero, "idt": zero, "swd": zero}
         if cfg.update_order == "d_first":
-            d_logs = self._d_step(outs, reals, gp_alpha)
+            d_logs = self._d_steps(outs, reals, gp_alpha)
             if not warmup:
-                g_logs = self._g_step(b, k, outs, reals)
+                g_logs = self._g_step(b, k, outs, reals, iteration)
         else:
             if not warmup:
-                g_logs = self._g_step(b, k, outs, reals)
-            d_logs = self._d_step(outs, reals, gp_alpha)
+                g_logs = self._g_step(b, k, outs, reals, iteration)
+            d_logs = self._d_steps(outs, reals, gp_alpha)
         with warnings.catch_warnings():  # T's schedule counts warm-up iterations without a T step
             warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
             self.sched_t.step()
@@ -175,13 +200,15 @@ class TranslatorTrainer:
             logs["loss/lowpass"] = g_logs["lowpass"].item()
         if cfg.lambda_idt > 0:
             logs["loss/idt"] = g_logs["idt"].item()
+        if cfg.lambda_swd > 0:
+            logs["loss/swd"] = g_logs["swd"].item()
         return logs
 
-    def _g_step(self, b, k, outs, reals) -> dict[str, torch.Tensor]:
+    def _g_step(self, b, k, outs, reals, iteration: int) -> dict[str, torch.Tensor]:
         """T's update: fool D at every scale, stay close in content to the input at that scale."""
         cfg = self.cfg
         zero = torch.zeros((), device=b.device)
-        rec = lowpass = idt = zero
+        rec = lowpass = idt = swd = zero
         _set_requires_grad(self.Ds, False)
         with autocast(self.bf16, self.device):
             fake_logits = [self._disc(i)(o).float() for i, o in enumerate(outs)]
@@ -201,6 +228,10 @@ class TranslatorTrainer:
                 outs_k = [o.float() for o in self.T(k)]
             idt = torch.stack([l1(o, r) for o, r in zip(outs_k, reals)]).mean()
             g_loss = g_loss + cfg.lambda_idt * idt
+        if cfg.lambda_swd > 0:  # T(b)'s local patch statistics against K's (float32)
+            gen = torch.Generator().manual_seed(mix_seed(cfg.seed, 11, iteration))
+            swd = patch_swd(outs[-1], k, cfg.swd_patch, cfg.swd_projections, generator=gen)
+            g_loss = g_loss + cfg.lambda_swd * swd
         self.opt_t.zero_grad(set_to_none=True)
         g_loss.backward()
         _set_requires_grad(self.Ds, True)
@@ -208,13 +239,19 @@ class TranslatorTrainer:
         self.opt_t.step()
         if self.T_ema is not None:
             self.T_ema.update_parameters(self.T)
-        return {"g_total": g_loss, "g_gan": g_gan, "rec": rec, "lowpass": lowpass, "idt": idt}
+        return {"g_total": g_loss, "g_gan": g_gan, "rec": rec, "lowpass": lowpass, "idt": idt, "swd": swd}
 
-    def _d_step(self, outs, reals, gp_alpha) -> dict[str, torch.Tensor]:
+    def _d_steps(self, outs, reals, gp_alpha) -> dict[str, torch.Tensor]:
+        """`d_steps` D updates on this batch, each on fakes drawn through the image pool."""
+        for _ in range(self.cfg.d_steps):
+            fakes = self.pool.query([o.detach() for o in outs])
+            logs = self._d_step([to_channels_last(f, self.channels_last) for f in fakes], reals, gp_alpha)
+        return logs
+
+    def _d_step(self, fakes, reals, gp_alpha) -> dict[str, torch.Tensor]:
         """D's update: K is real, T(b) (detached) is fake, at every scale; the gradient penalty
         (float32) at full resolution."""
         cfg = self.cfg
-        fakes = [o.detach() for o in outs]
         with autocast(self.bf16, self.device):
             real_logits = [self._disc(i)(r).float() for i, r in enumerate(reals)]
             fake_logits = [self._disc(i)(f).float() for i, f in enumerate(fakes)]
@@ -247,6 +284,15 @@ class TranslatorRecipe(Recipe):
         self.online_k = online_k
         self.data_k = UnpairedCrops(sharp if online_k is not None else known, cfg.crop, augment=aug)
         self.trainer = TranslatorTrainer(cfg, info.device, info)
+
+    def extra_state(self) -> dict:
+        return {"image_pool": self.trainer.pool.state_dict()} if self.cfg.pool_size else {}
+
+    def load_extra_state(self, state: dict) -> None:
+        if self.cfg.pool_size:
+            if "image_pool" not in state:
+                raise ValueError("the checkpoint has no image pool: it was written with pool_size=0")
+            self.trainer.pool.load_state_dict(state["image_pool"])
 
     def networks(self):
         nets = {"T": self.trainer.T, "D": self.trainer.Ds}
@@ -373,6 +419,10 @@ def train_translator_on_layout(
     from blur2blur.train.deblurrer import paired_files
 
     root, out_dir = Path(root), Path(out_dir)
+    if cfg.k_noise not in ("none", "match"):
+        raise ValueError(f"k_noise must be none or match, got {cfg.k_noise!r}")
+    if cfg.k_noise == "match" and known_set is None and resolve_k_source(cfg, root, known_set) != "simulate":
+        raise ValueError("k_noise=match is implemented for k_source=simulate only")
     source = resolve_k_source(cfg, root, known_set)
     if source in ("transfer", "online") and not cfg.kernel_wizard and known_set is None:
         raise ValueError(f"k_source={source} needs a trained kernel network: train one with "
@@ -396,7 +446,8 @@ def train_translator_on_layout(
         if info.is_main and not (known_set / "manifest.json").is_file():
             if source == "simulate":
                 build_known_blur_set(root / "trainB", known_set, cfg.known_profile, cfg.k_variants,
-                                     cfg.seed, progress=progress)
+                                     cfg.seed, progress=progress, match_noise=cfg.k_noise == "match",
+                                     denoise_sigma=cfg.k_denoise_sigma)
             else:
                 from blur2blur.kernel_space import build_transferred_known_set
 
