@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
@@ -17,6 +20,21 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--resume", action="store_true",
                    help="continue from the newest good checkpoint in --out/checkpoints")
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete the run already in --out (checkpoints, log, config, models) and start anew")
+
+
+def _count(minimum: int):
+    """argparse type: a whole number >= `minimum` (the error names the value and the bound)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return parse
 
 
 def _tile_arg(text: str):
@@ -36,18 +54,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="blur2blur",
         description="Camera-specific deblurring from unpaired data (Blur2Blur, CVPR 2024).",
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show full tracebacks (also with the environment variable BLUR2BLUR_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("check-data", help="validate a dataset layout and report every problem")
     p.add_argument("root", help="folder with trainA, trainB, trainC, trainD, testA[, testA_gt]")
-    p.add_argument("--crop", type=int, default=256, help="training crop size to check against")
+    p.add_argument("--crop", type=_count(1), default=256, help="training crop size to check against")
     p.add_argument("--quick", action="store_true", help="read headers only (no full decode)")
 
     p = sub.add_parser("simulate", help="render what a camera profile would capture")
     p.add_argument("input", help="a sharp image or a folder of them")
     p.add_argument("out", help="output folder")
     p.add_argument("--profile", default="unknown", help="shipped profile name or a YAML path")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_count(0), default=0)
     p.add_argument("--no-motion", action="store_true", help="the camera's sharp capture")
     p.add_argument("--no-noise", action="store_true", help="no sensor noise")
     p.add_argument("--list-profiles", action="store_true", help="list shipped profiles and exit")
@@ -58,15 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--known", default="known", help="known-domain camera profile")
     p.add_argument("--unknown", default="unknown", help="the target camera's profile")
     p.add_argument("--ratio", default="0.6:0.4", help="B:S split of the camera's training scenes")
-    p.add_argument("--tile", type=int, default=None, help="cut photos into NxN tiles first")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tile", type=_count(8), default=None, help="cut photos into NxN tiles first")
+    p.add_argument("--seed", type=_count(0), default=0)
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete the images already in OUT's split folders instead of refusing")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave out photos that cannot be read (each is named) instead of failing")
 
     p = sub.add_parser("known-set", help="build the known-blur set K from the camera's sharp images")
     p.add_argument("sharp", help="the camera's sharp images (trainB)")
     p.add_argument("out", help="output folder for K")
     p.add_argument("--profile", default="known", help="known-domain camera profile")
-    p.add_argument("--variants", type=int, default=4, help="blur draws per sharp image")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variants", type=_count(1), default=4, help="blur draws per sharp image")
+    p.add_argument("--seed", type=_count(0), default=0)
 
     p = sub.add_parser("train-deblurrer", help="train a NAFNet deblurrer on paired images")
     p.add_argument("--data", help="dataset root: uses trainC (blurry) / trainD (sharp)")
@@ -94,19 +118,19 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--known-blur", help="folder of known-domain blurry images")
     q.add_argument("--known-sharp", help="folder of known-domain sharp images (matched by stem)")
     q.add_argument("--out", required=True, help="output folder (images + manifest.json)")
-    q.add_argument("--variants", type=int, default=1, help="kernels drawn per target image")
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--max-side", type=int, default=None, help="downscale targets to this long side")
+    q.add_argument("--variants", type=_count(1), default=1, help="kernels drawn per target image")
+    q.add_argument("--seed", type=_count(0), default=0)
+    q.add_argument("--max-side", type=_count(16), default=None, help="downscale targets to this long side")
     q.add_argument("--device", default="auto")
     q.add_argument("--no-progress", action="store_true")
     q = ksub.add_parser("deblur", help="blind deblurring with deep image priors in the kernel space (bkse Alg. 1)")
     q.add_argument("input", help="blurry image")
     q.add_argument("out", help="output image path (PNG)")
     q.add_argument("--wizard", required=True, help="kernel network: our checkpoint stem or an official .pth")
-    q.add_argument("--iters", type=int, default=5000,
+    q.add_argument("--iters", type=_count(1), default=5000,
                    help="joint iterations (default 5000: hours on a CPU, about 19-37 s per "
                         "megapixel-iteration; see docs/kernel_space.md)")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=_count(0), default=0)
     q.add_argument("--save-kernel", action="store_true", help="also write the kernel map beside OUT")
     q.add_argument("--no-progress", action="store_true")
     q.add_argument("--device", default="auto")
@@ -128,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", default="auto", type=_tile_arg,
                    help="auto (1024 px tiles above 1.5 MP), 0 (whole images) or a tile side in px "
                         "(multiple of 16)")
-    p.add_argument("--tile-overlap", type=int, default=64, help="feathered overlap of tiles in px")
+    p.add_argument("--tile-overlap", type=_count(0), default=64, help="feathered overlap of tiles in px")
 
     p = sub.add_parser("evaluate", help="PSNR and SSIM (both conventions) of outputs vs ground truth")
     p.add_argument("pred", help="folder of outputs")
@@ -138,9 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="end-to-end demo on bundled photos (about 9 minutes on 2 cores)")
     p.add_argument("--photos", help="folder of sharp colour photos (default: photos bundled with scikit-image)")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_count(0), default=0)
     p.add_argument("--device", default="auto")
-    p.add_argument("--tile", type=int, default=96,
+    p.add_argument("--tile", type=_count(16), default=96,
                    help="side (px) of the scenes cut from each photo (default 96)")
     p.add_argument("--known-profile", default="known",
                    help="camera profile (name or YAML) of the known domain (default known)")
@@ -153,22 +177,76 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+TRAINING_COMMANDS = ("train-deblurrer", "train-translator", "kernels")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Exit codes: 0 done; 1 the work failed (environment: disk, memory,
+    permissions, device; a run that diverged; check-data found problems); 2 the request was wrong
+    (bad option or config value, missing or bad input, an output that would overwrite an input);
+    130 interrupted by Ctrl-C. Errors are one line without a traceback unless --debug or the
+    environment variable BLUR2BLUR_DEBUG=1 asks for it (docs/reliability.md)."""
     from blur2blur.io import ImageReadError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     from blur2blur.perf import configure_threads
 
     configure_threads()
+    debug = args.debug or os.environ.get("BLUR2BLUR_DEBUG", "") not in ("", "0")
+    prefix = f"blur2blur {args.command}: error:"
     try:
         return _dispatch(args)
-    except (ValueError, FileNotFoundError, NotADirectoryError, FloatingPointError, ImageReadError) as err:
-        print(f"blur2blur {args.command}: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        hint = (" Checkpoints are kept: run the same command with --resume to continue."
+                if args.command in TRAINING_COMMANDS or args.command == "demo" else "")
+        print(f"\nblur2blur {args.command}: interrupted.{hint}", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, FileExistsError,
+            ImageReadError) as err:
+        if debug:
+            raise
+        print(f"{prefix} {err}", file=sys.stderr)
         return 2
+    except FloatingPointError as err:
+        if debug:
+            raise
+        print(f"{prefix} {err}", file=sys.stderr)
+        return 1
+    except PermissionError as err:
+        if debug:
+            raise
+        print(f"{prefix} permission denied: {err.filename or err}: check the folder's permissions or "
+              "choose another path", file=sys.stderr)
+        return 1
+    except OSError as err:
+        if debug:
+            raise
+        what = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
+                errno.EDQUOT: "the disk quota is exceeded"}.get(err.errno, err.strerror or str(err))
+        where = f" writing {err.filename}" if err.filename else ""
+        print(f"{prefix} {what}{where}: free space or choose another output path", file=sys.stderr)
+        return 1
+    except (MemoryError, RuntimeError) as err:
+        if debug:
+            raise
+        text = str(err)
+        if isinstance(err, MemoryError) or "out of memory" in text.lower() or "can't allocate" in text.lower() \
+                or "not enough memory" in text.lower():
+            print(f"{prefix} out of memory: use a smaller --set crop / --set batch, or for deblur a smaller "
+                  "--tile; on a GPU try --device cpu", file=sys.stderr)
+            return 1
+        print(f"{prefix} {text.splitlines()[0] if text else type(err).__name__} "
+              "(run with --debug for the full traceback)", file=sys.stderr)
+        return 1
 
 
 def _dispatch(args: argparse.Namespace) -> int:
     cmd = args.command
+    if getattr(args, "device", None) not in (None, "auto"):  # (a bad device fails before any work)
+        from blur2blur.device import pick_device
+
+        pick_device(args.device)
     if cmd == "check-data":
         from blur2blur.data.layout import check_layout
 
@@ -190,9 +268,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "make-dataset":
         from blur2blur.simulate import make_dataset
 
-        b, s = (float(v) for v in args.ratio.split(":"))
+        try:
+            b, s = (float(v) for v in args.ratio.split(":"))
+        except ValueError:
+            raise ValueError(f"--ratio must be two numbers B:S such as 0.6:0.4, got {args.ratio!r}") from None
         counts = make_dataset(args.photos, args.out, args.known, args.unknown, ratio=(b, s),
-                              tile=args.tile, seed=args.seed)
+                              tile=args.tile, seed=args.seed, overwrite=args.overwrite,
+                              skip_bad=args.skip_bad)
         print(json.dumps(counts, indent=1))
         return 0
 
@@ -210,7 +292,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         blur, sharp = _layout_pair(args)
         cfg = make_config(DeblurrerConfig, args.preset, args.overrides)
         ckpt = train_deblurrer(blur, sharp, args.out, cfg, preset=args.preset, device=args.device,
-                               progress=not args.no_progress, resume=args.resume)
+                               progress=not args.no_progress, resume=args.resume, overwrite=args.overwrite)
         print(f"deblurrer saved to {ckpt}.safetensors")
         return 0
 
@@ -221,7 +303,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         cfg = make_config(TranslatorConfig, args.preset, args.overrides)
         ckpt = train_translator_on_layout(args.data, args.out, cfg, preset=args.preset,
                                           device=args.device, progress=not args.no_progress,
-                                          resume=args.resume, known_set=args.known_set)
+                                          resume=args.resume, overwrite=args.overwrite,
+                                          known_set=args.known_set)
         print(f"translator saved to {ckpt}.safetensors")
         return 0
 
@@ -242,10 +325,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "evaluate":
         from blur2blur.metrics.evaluate import evaluate_folders, format_table
 
+        from blur2blur.outputs import atomic_write_text, guard_output
+
+        if args.json:
+            guard_output(args.json, [args.pred, args.gt], "JSON file", folder=False)
         results = evaluate_folders(args.pred, args.gt)
         print(format_table(results))
-        if args.json:
-            Path(args.json).write_text(json.dumps(results, indent=1))
+        if args.json:  # strict JSON: non-finite values (PSNR of identical images) are null
+            atomic_write_text(args.json, json.dumps(_finite(results), indent=1, allow_nan=False))
         return 0
 
     if cmd == "demo":
@@ -257,6 +344,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
 
     raise AssertionError(f"unhandled command {cmd}")
+
+
+def _finite(obj):
+    """`obj` with every non-finite float replaced by None (strict JSON has no Infinity or NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def _layout_pair(args: argparse.Namespace) -> tuple[Path, Path]:
@@ -276,7 +374,7 @@ def _kernels(args: argparse.Namespace) -> int:
         blur, sharp = _layout_pair(args)
         cfg = make_config(KernelConfig, args.preset, args.overrides)
         ckpt = train_kernels(blur, sharp, args.out, cfg, args.preset, args.device,
-                             not args.no_progress, args.resume)
+                             not args.no_progress, args.resume, args.overwrite)
         print(f"kernel network saved to {ckpt}.safetensors")
         return 0
     if sub == "transfer":
@@ -289,6 +387,9 @@ def _kernels(args: argparse.Namespace) -> int:
             sharp, kblur, ksharp = Path(args.sharp), Path(args.known_blur), Path(args.known_sharp)
         else:
             raise ValueError("give --data ROOT or all of --sharp, --known-blur, --known-sharp")
+        from blur2blur.outputs import guard_output
+
+        guard_output(args.out, [sharp, kblur, ksharp], "output folder")
         written = build_transferred_known_set(args.wizard, sharp, kblur, ksharp, args.out,
                                               variants=args.variants, seed=args.seed,
                                               device=args.device, progress=not args.no_progress,
@@ -297,6 +398,9 @@ def _kernels(args: argparse.Namespace) -> int:
         return 0
     if sub == "deblur":
         from blur2blur.kernel_space.blind import deblur_file
+        from blur2blur.outputs import guard_output
+
+        guard_output(args.out, [args.input], "output image", folder=False)
 
         written = deblur_file(args.input, args.out, args.wizard, iters=args.iters, seed=args.seed,
                               save_kernel=args.save_kernel, device=args.device,

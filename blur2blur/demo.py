@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from blur2blur.data.known_blur import build_known_blur_set
 from blur2blur.infer.pipeline import DeblurPipeline
 from blur2blur.io import list_images, read_image, write_image
+from blur2blur.outputs import guard_output
 from blur2blur.metrics.evaluate import evaluate_folders
 from blur2blur.simulate import make_dataset
 from blur2blur.train.config import DeblurrerConfig, TranslatorConfig, make_config
@@ -70,12 +71,17 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
     sources = list_images(photos) if photos else bundled_photos()
     if not sources:
         raise ValueError(f"no photos found in {photos}")
+    guard_output(out, ([photos] if photos else []) + sources, "demo output folder")
     data = out / "data"
     timings: dict[str, float] = {}
 
     def stage(name: str, start: float) -> None:
         timings[name] = round(time.time() - start, 1)
 
+    # (configs first: a mistyped override is an error before any data is made)
+    dcfg = make_config(DeblurrerConfig, "cpu-small", deblurrer_overrides)
+    tcfg = make_config(TranslatorConfig, "cpu-small", translator_overrides)
+    tcfg.known_profile = str(known_profile)
     s = time.time()
     print(f"[1/5] simulating two cameras on {len(sources)} photos (tiles of {tile} px)")
     make_dataset(sources, data, known_profile, camera_profile, tile=tile, seed=seed, write_train_gt=True,
@@ -83,9 +89,6 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
     stage("dataset", s)
 
     s = time.time()
-    dcfg = make_config(DeblurrerConfig, "cpu-small", deblurrer_overrides)
-    tcfg = make_config(TranslatorConfig, "cpu-small", translator_overrides)
-    tcfg.known_profile = str(known_profile)
     print("[2/5] building the known-blur set K from the camera's sharp images")
     known_set = out / "known_blur_set"
     match = tcfg.k_noise == "match"

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from blur2blur.outputs import temp_path
+
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -86,6 +88,8 @@ def read_image(path, keep_dtype: bool = False) -> np.ndarray:
     except Exception as exc:  # Pillow/tifffile raise many types (OSError, SyntaxError, ...)
         raise ImageReadError(path, f"{type(exc).__name__}: {exc}") from exc
     if keep_dtype:
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise ImageReadError(path, "float image contains NaN or infinity")
         return arr
     return _scale_to_unit(arr, path)
 
@@ -324,16 +328,24 @@ def list_images(folder) -> list[Path]:
     """Image files directly in `folder` (no recursion), sorted by name.
 
     Files are recognised by extension (IMAGE_EXTENSIONS, case-insensitive); hidden files
-    (name starting with '.') are skipped.  FileNotFoundError if the folder does not exist.
+    (name starting with '.', such as a killed write's temporary file) are skipped.
+    FileNotFoundError if the folder does not exist; ImageReadError for an image name that is a
+    broken symbolic link (a missing photo is reported, not silently left out).
     """
     folder = Path(folder)
     if not folder.exists():
         raise FileNotFoundError(f"image folder {folder} does not exist")
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is a file, not an image folder")
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and not p.name.startswith(".")
-                  and p.suffix.lower() in IMAGE_EXTENSIONS)
+    found = []
+    for p in folder.iterdir():
+        if p.name.startswith(".") or p.suffix.lower() not in IMAGE_EXTENSIONS:
+            continue
+        if p.is_symlink() and not p.exists():
+            raise ImageReadError(p, f"broken symbolic link (its target {os.readlink(p)} does not exist)")
+        if p.is_file():
+            found.append(p)
+    return sorted(found)
 
 
 # ----------------------------------------------------------------------------- writing
@@ -359,7 +371,7 @@ def write_image(path, img, bits: int = 8, quality: int = 95) -> Path:
         raise ValueError(f"16-bit output needs a .png or .tif file, got {path.name}")
     arr = _quantise(_as_hwc(img), bits)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = temp_path(path)
     try:
         _write_quantised(tmp, arr, _WRITE_FORMATS[ext], quality)
         os.replace(tmp, path)

@@ -14,7 +14,7 @@ def test_presets_differ_where_the_paper_and_code_differ():
 
 
 def test_overrides_are_parsed_as_yaml():
-    cfg = make_config(DeblurrerConfig, "cpu-small", ["lr=1e-4", "enc_blk_nums=[1,2]", "augment=false"])
+    cfg = make_config(DeblurrerConfig, "cpu-small", ["lr=1e-4", "enc_blk_nums=[1,2]", "dec_blk_nums=[1,1]", "augment=false"])
     assert cfg.lr == pytest.approx(1e-4)
     assert cfg.enc_blk_nums == [1, 2]
     assert cfg.augment is False

@@ -88,7 +88,10 @@ def test_trainer_rejects_an_unknown_amp():
     from blur2blur.train.config import TranslatorConfig, make_config
     from blur2blur.train.translator import TranslatorTrainer
 
-    cfg = make_config(TranslatorConfig, "cpu-small", ["amp=float16", "perc_weights=random"])
+    with pytest.raises(ValueError, match="amp='float16'"):
+        make_config(TranslatorConfig, "cpu-small", ["amp=float16", "perc_weights=random"])
+    cfg = make_config(TranslatorConfig, "cpu-small", ["perc_weights=random"])
+    cfg.amp = "float16"  # (set after validation: the trainer checks again)
     with pytest.raises(ValueError, match="amp must be one of"):
         TranslatorTrainer(cfg, torch.device("cpu"))
 

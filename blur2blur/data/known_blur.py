@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from blur2blur.io import list_images, read_image, to_numpy, to_tensor, write_image
+from blur2blur.outputs import guard_output, output_names
 from blur2blur.simulate import Camera, load_profile
 from blur2blur.simulate.noise_model import estimate_noise_curve
 
@@ -49,8 +50,10 @@ def build_known_blur_set(
         raise ValueError(f"variants must be >= 1, got {variants}")
     if match_noise and denoise_sigma < 0:
         raise ValueError(f"denoise_sigma must be >= 0 px, got {denoise_sigma}")
-    camera = Camera(load_profile(profile))
     out_dir = Path(out_dir)
+    guard_output(out_dir, [sharp_dir], "known-blur set folder")
+    output_names(files, template="{stem}")  # (inputs that would share output names: an error now)
+    camera = Camera(load_profile(profile))
     out_dir.mkdir(parents=True, exist_ok=True)
     curve = None
     if match_noise:

@@ -40,6 +40,7 @@ _TITLES = {
     "missing": "missing folder",
     "empty": "folder without images",
     "unreadable": "unreadable or truncated files",
+    "broken_link": "broken symbolic links",
     "duplicate": "several files with the same name stem",
     "unpaired": "files without a partner (matched by name stem)",
     "no_pairs": "no pairs",
@@ -177,6 +178,12 @@ def _inspect(path: Path, deep: bool):
         return None, exc.reason
 
 
+def _listable(folder: Path) -> list[Path]:
+    """The images list_images would return, broken symbolic links left out (reported apart)."""
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".")
+                  and p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
 def check_layout(root, crop_size: int | None = 256,
                  need=("trainA", "trainB", "trainC", "trainD"),
                  deep: bool = True, workers: int | None = None) -> LayoutReport:
@@ -188,6 +195,8 @@ def check_layout(root, crop_size: int | None = 256,
     """
     root = Path(root)
     need = tuple(need)
+    if crop_size is not None and crop_size < 1:
+        raise ValueError(f"crop size must be at least 1 px, got {crop_size}")
     unknown = [s for s in need if s not in SPLITS]
     if unknown:
         raise ValueError(f"unknown split(s) {unknown} in need; the splits are {SPLITS}")
@@ -219,7 +228,11 @@ def check_layout(root, crop_size: int | None = 256,
                 report.add("error", split, folder,
                            f"missing folder {split}/ ({ROLES[split]}){hint}", "missing")
             continue
-        files = list_images(folder)
+        for link in sorted(folder.iterdir()):  # (list_images refuses these; here they are reported)
+            if link.is_symlink() and not link.exists():
+                report.add("error", split, link, f"{split}/{link.name} is a broken symbolic link "
+                           f"(its target {os.readlink(link)} does not exist)", "broken_link")
+        files = [p for p in _listable(folder)]
         images[split] = files
         report.counts[split] = len(files)
         _report_ignored(report, split, folder)

@@ -13,6 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from blur2blur.device import pick_device
+from blur2blur.outputs import guard_output, output_names
 from blur2blur.io import list_images, read_image, to_numpy, to_tensor, write_image
 from blur2blur.nets.official import load_network
 from blur2blur.nets.padding import pad_to_multiple
@@ -67,8 +68,8 @@ class DeblurPipeline:
         """Build from our checkpoints (path stems of `.safetensors` + `.json` files), or an
         official deblurrer file named by `deblurrer_official` (see nets/official.py). `options`:
         amp, channels_last, tile, tile_overlap (see the class)."""
-        deb = load_network(deblurrer, deblurrer_official, tlc=tlc) if deblurrer else None
-        tra = load_network(translator) if translator else None
+        deb = load_network(deblurrer, deblurrer_official, tlc=tlc, role="deblurrer") if deblurrer else None
+        tra = load_network(translator, role="translator") if translator else None
         return cls(deb, tra, device=device, **options)
 
     def _tile_side(self, h: int, w: int) -> int:
@@ -124,13 +125,15 @@ class DeblurPipeline:
         files = [src] if src.is_file() else list_images(src)
         if not files:
             raise ValueError(f"no images found at {src}")
+        guard_output(out_dir, [src, *files], "output folder")
+        names = output_names(files)
         written = []
         for f in tqdm(files, desc="deblur", disable=not progress, dynamic_ncols=True):
             outs = self.run(read_image(f), progress=progress and len(files) == 1)  # (tiles)
             key = "deblurred" if "deblurred" in outs else "translated"
-            path = out_dir / f"{f.stem}.png"
+            path = out_dir / names[f]
             write_image(path, outs[key])
             written.append(path)
             if save_translated and "translated" in outs and key != "translated":
-                write_image(out_dir / "translated" / f"{f.stem}.png", outs["translated"])
+                write_image(out_dir / "translated" / names[f], outs["translated"])
         return written

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch.nn as nn
 
 from blur2blur.nets import build_network
-from blur2blur.nets.weights import load_model, load_weights
+from blur2blur.nets.weights import load_model, load_weights, read_model_meta
 
 OFFICIAL: dict[str, tuple[str, dict]] = {
     "nafnet-gopro-width32": ("nafnet", {"width": 32, "enc_blk_nums": [1, 1, 1, 28],
@@ -27,20 +27,34 @@ OFFICIAL: dict[str, tuple[str, dict]] = {
 }
 
 
+# What each saved network is for, by its registered name.
+ROLES = {"nafnet": "deblurrer", "restormer": "deblurrer", "mimo_unet": "translator", "unet": "translator",
+         "nafnet_3scales": "translator", "patchgan": "discriminator", "kernel_wizard": "kernel network"}
+
+
 def load_network(path: str | os.PathLike, official: str | None = None, tlc: bool = False,
-                 device=None) -> nn.Module:
+                 device=None, role: str | None = None) -> nn.Module:
     """Our checkpoint stem, or an official file with its configuration name (see OFFICIAL).
 
-    `tlc` turns on NAFNet's test-time local converter (needed for NAFNet's published GoPro
-    scores). Returned in eval mode.
+    `role` ("deblurrer", "translator", ...; None = any): a checkpoint of another role is an
+    error naming the file and what it is. `tlc` turns on NAFNet's test-time local converter
+    (needed for NAFNet's published GoPro scores). Returned in eval mode.
     """
     path = Path(path)
+    ours = Path(str(path.with_suffix("") if path.suffix in (".json", ".safetensors") else path) + ".json")
     if official is None:
         if path.suffix in (".pth", ".pt", ".ckpt", ".bin"):
             raise ValueError(f"{path} looks like an official checkpoint: name its configuration "
                              f"with one of {sorted(OFFICIAL)}")
+        if role is not None:
+            network = read_model_meta(path)["network"]
+            actual = ROLES.get(network, network)
+            if actual != role:
+                raise ValueError(f"{path} is a {actual} checkpoint ({network}), not a {role}")
         model = load_model(path, device=device)
     else:
+        if ours.is_file():
+            raise ValueError(f"{path} is a blur2blur checkpoint, not an official file: give it without --official")
         if official not in OFFICIAL:
             raise ValueError(f"unknown official configuration {official!r}; choose from {sorted(OFFICIAL)}")
         name, kwargs = OFFICIAL[official]

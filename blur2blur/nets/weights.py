@@ -13,7 +13,6 @@ import json
 import os
 import pickle
 import pickletools
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,8 @@ from typing import Any, Mapping
 
 import torch
 import torch.nn as nn
+
+from blur2blur.outputs import file_mode, temp_path
 
 # Wrapper keys of common checkpoint layouts, tried in this order when no ``key`` is given:
 # BasicSR/NAFNet/Restormer save {'params': sd} (and sometimes 'params_ema' as well: the official
@@ -236,10 +237,10 @@ def load_weights(model: nn.Module, path_or_sd: str | os.PathLike | Mapping[str, 
 
 def _atomic_write(target: Path, write) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=str(target.parent))
-    os.close(fd)
+    tmp = str(temp_path(target))
     try:
         write(tmp)
+        os.chmod(tmp, file_mode())  # (some writers create 0600 files; checkpoints follow the umask)
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
@@ -311,7 +312,12 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
 
     meta = read_model_meta(path)
     model = build_network(meta["network"], **meta.get("kwargs", {}))
-    load_weights(model, Path(str(_base(path)) + ".safetensors"), strict=True)
+    weights = Path(str(_base(path)) + ".safetensors")
+    load_weights(model, weights, strict=True)
+    bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"{weights} holds NaN or infinite weights ({', '.join(bad[:3])}"
+                         f"{', ...' if len(bad) > 3 else ''}): it comes from a run that diverged; use an earlier checkpoint")
     if device is not None:
         model = model.to(device)
     return model.eval()

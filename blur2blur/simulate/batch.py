@@ -29,11 +29,15 @@ def simulate_path(src, out_dir, profile: str | os.PathLike | CameraProfile = "un
         raise FileNotFoundError(f"input {src} does not exist")
     if not files:
         raise ValueError(f"no images found in {src}")
-    camera = Camera(profile)
+    from blur2blur.outputs import guard_output, output_names
+
     out_dir = Path(out_dir)
+    guard_output(out_dir, [src, *files], "output folder")
+    names = output_names(files)
+    camera = Camera(profile)
     written = []
     for i, f in enumerate(tqdm(files, desc=f"simulate {camera.profile.name}", disable=not progress)):
-        out = out_dir / f"{f.stem}.png"
+        out = out_dir / names[f]
         write_image(out, camera.capture(read_image(f), seed + i, motion=motion, noise=noise))
         written.append(out)
     return written

@@ -93,8 +93,9 @@ def _unique_stems(files: list[Path]) -> list[str]:
     return stems
 
 
-def _scenes(files: list[Path], tile: int | None) -> list[dict]:
-    """One dict per scene: photo index, source, stem and box (y, x, h, w) or None."""
+def _scenes(files: list[Path], tile: int | None, skip_bad: bool = False) -> list[dict]:
+    """One dict per scene: photo index, source, stem and box (y, x, h, w) or None. An unreadable
+    photo is an error (ImageReadError), or with `skip_bad` a warning."""
     from blur2blur.io import ImageReadError, image_info
 
     stems = _unique_stems(files)
@@ -103,6 +104,8 @@ def _scenes(files: list[Path], tile: int | None) -> list[dict]:
         try:
             info = image_info(f)
         except ImageReadError as exc:
+            if not skip_bad:
+                raise ImageReadError(f, f"{exc.reason} (pass --skip-bad to leave such photos out)") from None
             warnings.warn(f"skipping unreadable photo: {exc}")
             continue
         if tile is None:
@@ -125,8 +128,9 @@ def _prepare_out(out_root: Path, splits: Sequence[str], overwrite: bool) -> None
         d = out_root / split
         existing = list_images(d) if d.is_dir() else []
         if existing and not overwrite:
-            raise FileExistsError(f"{d} already holds {len(existing)} image(s); choose an empty "
-                                  "out_root or pass overwrite=True (deletes images in the split folders)")
+            raise FileExistsError(f"{d} already holds {len(existing)} image(s); choose an empty output "
+                                  "folder, or pass --overwrite (overwrite=True in Python), which deletes "
+                                  "the images in the split folders")
         for f in existing:
             f.unlink()
         d.mkdir(parents=True, exist_ok=True)
@@ -137,7 +141,7 @@ def make_dataset(photos, out_root, known: str | os.PathLike | CameraProfile = "k
                  ratio: tuple[float, float] = (0.6, 0.4), known_fraction: float = 0.3,
                  test_fraction: float = 0.1, tile: int | None = None, seed: int = 0,
                  progress: bool = True, write_train_gt: bool = False,
-                 overwrite: bool = False) -> dict:
+                 overwrite: bool = False, skip_bad: bool = False) -> dict:
     """Render the dataset layout into ``out_root``; returns counts per split (+ scenes, photos).
 
     Args:
@@ -149,6 +153,7 @@ def make_dataset(photos, out_root, known: str | os.PathLike | CameraProfile = "k
         seed: everything is deterministic for a seed.
         write_train_gt: also write trainA_gt/ (ideal sharp frames of the B scenes).
         overwrite: delete images already in the split folders instead of failing.
+        skip_bad: skip photos that cannot be read (with a warning naming each) instead of failing.
     Writes PNGs and ``manifest.json`` (source, tile box, profile, seed, flags of every file).
     """
     from tqdm.auto import tqdm
@@ -162,10 +167,13 @@ def make_dataset(photos, out_root, known: str | os.PathLike | CameraProfile = "k
                          f"got {known_fraction}, {test_fraction}")
     if tile is not None and int(tile) < 8:
         raise ValueError(f"tile must be at least 8 px, got {tile}")
+    from blur2blur.outputs import atomic_write_text, guard_output
+
     out_root = Path(out_root)
     files = _photo_list(photos)
+    guard_output(out_root, ([photos] if isinstance(photos, (str, os.PathLike)) else []) + files, "dataset folder")
     cams = {"known": Camera(known), "unknown": Camera(unknown)}
-    scenes = _scenes(files, None if tile is None else int(tile))
+    scenes = _scenes(files, None if tile is None else int(tile), skip_bad)
     rest = 1.0 - known_fraction - test_fraction
     fractions = {"B": rest * ratio[0] / sum(ratio), "S": rest * ratio[1] / sum(ratio),
                  "known": known_fraction, "test": test_fraction}
@@ -198,6 +206,8 @@ def make_dataset(photos, out_root, known: str | os.PathLike | CameraProfile = "k
         try:
             photo = read_image(files[pi])
         except ImageReadError as exc:
+            if not skip_bad:
+                raise ImageReadError(files[pi], f"{exc.reason} (pass --skip-bad to leave such photos out)") from None
             warnings.warn(f"skipping unreadable photo ({len(by_photo[pi])} scene(s)): {exc}")
             bar.update(len(by_photo[pi]))
             continue
@@ -219,10 +229,14 @@ def make_dataset(photos, out_root, known: str | os.PathLike | CameraProfile = "k
                                 "noise": noise, "jpeg": jpeg}
             bar.update(1)
     bar.close()
+    empty = [s for s in splits if counts[s] == 0]
+    if empty:
+        raise ValueError(f"the split folder(s) {empty} of {out_root} are empty: {len(files)} photo(s) "
+                         f"gave {len(scenes)} scene(s); add photos or use a smaller --tile")
     counts["scenes"] = len(scenes)
     counts["photos"] = len({s["photo"] for s in scenes})
     manifest = {"seed": seed, "ratio": list(ratio), "known_fraction": known_fraction,
                 "test_fraction": test_fraction, "tile": tile, "counts": counts,
                 "profiles": {k: c.profile.to_dict() for k, c in cams.items()}, "files": entries}
-    (out_root / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    atomic_write_text(out_root / "manifest.json", json.dumps(manifest, indent=1))
     return counts

@@ -125,6 +125,7 @@ def train_deblurrer(
     device: str | None = "auto",
     progress: bool = True,
     resume: bool = False,
+    overwrite: bool = False,
 ) -> Path:
     """Train on pairs from `blur_dir`/`sharp_dir`; write `out_dir/deblurrer.{safetensors,json}`.
 
@@ -133,4 +134,5 @@ def train_deblurrer(
     """
     info = setup(device)
     recipe = DeblurrerRecipe(paired_files(blur_dir, sharp_dir), cfg, info)
-    return run_training(recipe, cfg, out_dir, preset, info, resume=resume, progress=progress)
+    return run_training(recipe, cfg, out_dir, preset, info, resume=resume, progress=progress,
+                        overwrite=overwrite)

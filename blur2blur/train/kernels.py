@@ -134,6 +134,7 @@ def train_kernels(
     device: str | None = "auto",
     progress: bool = True,
     resume: bool = False,
+    overwrite: bool = False,
 ) -> Path:
     """Train F and G on blurry/sharp pairs matched by file stem (e.g. trainC / trainD).
 
@@ -144,7 +145,8 @@ def train_kernels(
     """
     info = setup(device)
     recipe = KernelRecipe(paired_files(blur_dir, sharp_dir), cfg, info, preset)
-    return run_training(recipe, cfg, out_dir, preset, info, resume=resume, progress=progress)
+    return run_training(recipe, cfg, out_dir, preset, info, resume=resume, progress=progress,
+                        overwrite=overwrite)
 
 
 # ----------------------------------------------------------------------------- loading

@@ -8,6 +8,7 @@ and resuming from it continues with iteration `n`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from pathlib import Path
@@ -20,6 +21,8 @@ from blur2blur.data.sampling import SeededBatches
 from blur2blur.train.config import save_config
 from blur2blur.train.distributed import DistInfo, barrier, mean_across
 from blur2blur.train.logger import RunLogger
+from blur2blur.outputs import remove_stale_temps
+from blur2blur.train.run_folder import RunFolderError, RunLock, prepare_run_folder
 from blur2blur.train.state import load_latest_state, save_state, set_rng_states
 
 
@@ -67,28 +70,44 @@ class Recipe:
 
 
 def run_training(recipe: Recipe, cfg, out_dir: str | Path, preset: str | None, info: DistInfo,
-                 resume: bool = False, progress: bool = True) -> Path:
+                 resume: bool = False, progress: bool = True, overwrite: bool = False) -> Path:
     """Run `recipe` for `cfg.iters` iterations; return the exported checkpoint path stem.
 
+    `out_dir` is owned by the run (train/run_folder.py): a folder that already holds a run is
+    refused unless `resume` (the saved config must match, see RESUMABLE) or `overwrite` (deletes
+    that run's files first), and a lock keeps other processes out while this one trains.
     With `resume`, continue from the newest loadable `out_dir/checkpoints/state_*.pt` (networks,
     optimisers, schedulers, recipe state, RNG states and iteration). A non-finite loss stops the
     run with FloatingPointError and writes nothing after it, so the last checkpoint stays good.
     """
     out_dir = Path(out_dir)
+    with RunLock(out_dir) if info.is_main else contextlib.nullcontext():
+        if info.is_main:
+            prepare_run_folder(out_dir, cfg, resume, overwrite)
+        return _run(recipe, cfg, out_dir, preset, info, resume, progress)
+
+
+def _run(recipe: Recipe, cfg, out_dir: Path, preset: str | None, info: DistInfo, resume: bool,
+         progress: bool) -> Path:
     ckpt_dir = out_dir / "checkpoints"
-    if info.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out_dir / "config.yaml", preset)
     start = 0
     if resume:
         state = load_latest_state(ckpt_dir, map_location=info.device)
         if state is None:
             warnings.warn(f"--resume: no checkpoint in {ckpt_dir}; starting from scratch", RuntimeWarning)
         else:
+            if int(state["iteration"]) > cfg.iters:
+                raise RunFolderError(f"cannot resume {out_dir} at iteration {state['iteration']} with iters="
+                                     f"{cfg.iters}: the run is already longer; give iters >= {state['iteration']}")
             _load(recipe, state)
             start = int(state["iteration"])
             if info.is_main:
                 print(f"resuming {recipe.name} from {state['path']} (iteration {start})")
+    if info.is_main:  # (only now, after every check: the config of the run that really trains)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out_dir / "config.yaml", preset)
+        for folder in (out_dir, ckpt_dir):
+            remove_stale_temps(folder)
     recipe.start(start)
 
     log = RunLogger(out_dir) if info.is_main else None

@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import random
 import re
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from blur2blur.outputs import temp_path
 
 STATE_PATTERN = re.compile(r"^state_(\d{8})\.pt$")
 
@@ -48,9 +49,9 @@ def set_rng_states(states: dict) -> None:
 def atomic_torch_save(obj, path: Path) -> None:
     """torch.save to `path` via a temporary file and os.replace (never a half-written file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = temp_path(path)  # (short name; opened with the umask's permissions)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())

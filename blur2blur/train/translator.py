@@ -355,6 +355,7 @@ def train_translator(
     device: str | None = "auto",
     progress: bool = True,
     resume: bool = False,
+    overwrite: bool = False,
     online_k=None,
     sharp_dir: str | Path | None = None,
 ) -> Path:
@@ -370,7 +371,8 @@ def train_translator(
                                   sharp=images_in(sharp_dir, "the camera's sharp set S"))
     else:
         recipe = TranslatorRecipe(blurry, images_in(known_dir, "the known-blur set K"), cfg, info)
-    return run_training(recipe, cfg, out_dir, preset, info, resume=resume, progress=progress)
+    return run_training(recipe, cfg, out_dir, preset, info, resume=resume, progress=progress,
+                        overwrite=overwrite)
 
 
 def resolve_k_source(cfg: TranslatorConfig, root: Path, known_set: str | Path | None = None) -> str:
@@ -402,6 +404,7 @@ def train_translator_on_layout(
     device: str | None = "auto",
     progress: bool = True,
     resume: bool = False,
+    overwrite: bool = False,
     known_set: str | Path | None = None,
 ) -> Path:
     """Train T on a dataset layout: B = root/trainA, and K according to `cfg.k_source`.
@@ -439,7 +442,7 @@ def train_translator_on_layout(
         online = OnlineKnownBlur(wizard, known_pairs, batch_size=cfg.batch,
                                  seed=cfg.seed + 2, rank=info.rank, world_size=info.world_size)
         return train_translator(root / "trainA", None, out_dir, cfg, preset, device, progress,
-                                resume, online_k=online, sharp_dir=root / "trainB")
+                                resume, overwrite, online_k=online, sharp_dir=root / "trainB")
     if known_set is None:
         known_set = out_dir / "known_blur_set"
         info = setup(device)
@@ -457,4 +460,5 @@ def train_translator_on_layout(
         from blur2blur.train.distributed import barrier
 
         barrier(info)
-    return train_translator(root / "trainA", known_set, out_dir, cfg, preset, device, progress, resume)
+    return train_translator(root / "trainA", known_set, out_dir, cfg, preset, device, progress, resume,
+                            overwrite)
