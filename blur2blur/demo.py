@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from blur2blur.data.known_blur import build_known_blur_set
 from blur2blur.infer.pipeline import DeblurPipeline
 from blur2blur.io import list_images, read_image, write_image
-from blur2blur.outputs import guard_output
+from blur2blur.outputs import atomic_write_text, guard_output
 from blur2blur.metrics.evaluate import evaluate_folders
 from blur2blur.simulate import make_dataset
 from blur2blur.train.config import DeblurrerConfig, TranslatorConfig, make_config
@@ -138,9 +138,9 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
     _side_by_side(results_dir, data / "testA_gt", report, [f.stem for f in tests])
     table = _table(metrics)
     summary = {name: metrics[name]["mean"] for name in METHODS}
-    (report / "results.json").write_text(json.dumps(
+    atomic_write_text(report / "results.json", json.dumps(
         {"mean": summary, "timings_s": timings, "n_test": len(tests)}, indent=1))
-    (report / "README.md").write_text(
+    atomic_write_text(report / "README.md",
         "# blur2blur demo report\n\n" + table + "\n\nEach row of `side_by_side/` is: "
         "input | direct | translated T(y) | Blur2Blur | upper bound | ground truth.\n\n"
         f"Timings (s): {json.dumps(timings)}\n")

@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from blur2blur.io import list_images, read_image, to_numpy, to_tensor, write_image
-from blur2blur.outputs import guard_output, output_names
+from blur2blur.outputs import atomic_write_text, guard_output, output_names
 from blur2blur.simulate import Camera, load_profile
 from blur2blur.simulate.noise_model import estimate_noise_curve
 
@@ -73,7 +73,7 @@ def build_known_blur_set(
         manifest[out.name] = {"source": str(src), "profile": camera.profile.name, "seed": job_seed,
                               "match_noise": match_noise}
         written.append(out)
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=1))
     return written
 
 

@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 from blur2blur.device import pick_device
 from blur2blur.io import list_images, read_image, to_numpy, to_tensor, write_image
 from blur2blur.nets.kernel_space import KernelWizard, fit_kernel_map
+from blur2blur.outputs import atomic_write_text
 
 
 def _module_device(net: nn.Module) -> torch.device:
@@ -235,7 +236,7 @@ def build_transferred_known_set(
             written.append(out)
             bar.update(1)
     bar.close()
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=1))
     return written
 
 

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from blur2blur.outputs import atomic_write_text
+
 _BLOCK = 8       # px: side of the blocks whose residual spread is measured
 _PERCENTILE = 10  # lowest-spread blocks per intensity level: the flattest, least texture
 
@@ -32,7 +34,7 @@ class NoiseCurve:
     std: list[list[float]]  # [channel][level]
 
     def to_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(asdict(self), indent=1))
+        atomic_write_text(path, json.dumps(asdict(self), indent=1))
 
     @classmethod
     def from_json(cls, path: str | Path) -> "NoiseCurve":

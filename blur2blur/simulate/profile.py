@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from blur2blur.outputs import atomic_write_text
+
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 
 RESPONSE_TYPES = {
@@ -233,5 +235,5 @@ def save_profile(profile: CameraProfile, path: str | os.PathLike) -> Path:
     """Write the profile as YAML (all fields); returns the path. Creates parent folders."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(profile.to_dict(), sort_keys=False))
+    atomic_write_text(path, yaml.safe_dump(profile.to_dict(), sort_keys=False))
     return path

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from blur2blur.outputs import atomic_write_text
+
 
 @dataclass
 class DeblurrerConfig:
@@ -501,7 +503,7 @@ def save_config(cfg, path: str | Path, preset: str | None = None) -> None:
     """Write the resolved config (and the preset it came from) as YAML."""
     data = {"kind": type(cfg).__name__, "preset": preset, "config": dataclasses.asdict(cfg)}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
 
 
 def load_config(path: str | Path):
