@@ -42,12 +42,12 @@ def guard_output(out: str | os.PathLike, inputs: Iterable[str | os.PathLike], wh
         src = _resolved(item)
         if target == src:
             kind = "folder" if src.is_dir() else "file"
-            raise OutputConflict(f"the {what} {out} is the input {kind} {item}: choose another {what} path")
+            raise OutputConflict(f"the {what} {out} is the input {kind} {item}: choose another path")
         if src.is_dir() and target.parent == src and target.is_file():
-            raise OutputConflict(f"the {what} {out} is a file of the input folder {item}: choose another {what} path")
+            raise OutputConflict(f"the {what} {out} is a file of the input folder {item}: choose another path")
         if src.is_relative_to(target) and target != src:
             raise OutputConflict(f"the {what} {out} contains the input {item}: writing there could "
-                                 f"overwrite it; choose a {what} path outside it")
+                                 f"overwrite it; choose a path outside it")
     if target.exists() and folder != target.is_dir():
         raise OutputConflict(f"the {what} {out} is an existing {'file' if folder else 'folder'}: "
                              f"give a {'folder' if folder else 'file'} path")

@@ -70,6 +70,11 @@ def expect(argv, capsys, code, *names, inputs=()):
     before = tree_hash(*inputs)
     got, text = run(argv, capsys)
     assert got == code, text
+    listing = os.environ.get("BLUR2BLUR_CATALOGUE")  # (a file to list every case's code and message in)
+    if listing:
+        first = next((line for line in text.splitlines() if "error" in line or "interrupted" in line), "")
+        with open(listing, "a", encoding="utf-8") as f:
+            f.write(f"{os.environ.get('PYTEST_CURRENT_TEST', '').split(' ')[0]}\t{got}\t{first}\n")
     for name in names:
         assert str(name) in text, (name, text)
     assert "Traceback" not in text

@@ -467,6 +467,9 @@ def validate_config(cfg):
     if hasattr(cfg, "restormer_blocks"):
         check(len(cfg.restormer_blocks) == 4 and len(cfg.restormer_heads) == 4, "restormer_blocks",
               "Restormer needs 4 levels of blocks and of heads")
+        check(all((cfg.restormer_dim * 2 ** i) % h == 0 for i, h in enumerate(cfg.restormer_heads)),
+              "restormer_heads", f"level i has restormer_dim * 2^i channels ({cfg.restormer_dim} at level 0), "
+              "which must be divisible by its number of heads")
     if hasattr(cfg, "perc_layers"):
         check(len(cfg.perc_layers) == len(cfg.perc_layer_weights), "perc_layer_weights",
               f"needs one weight per layer of perc_layers ({len(cfg.perc_layers)})")
