@@ -154,10 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "(multiple of 16)")
     p.add_argument("--tile-overlap", type=_count(0), default=64, help="feathered overlap of tiles in px")
 
-    p = sub.add_parser("evaluate", help="PSNR and SSIM (both conventions) of outputs vs ground truth")
-    p.add_argument("pred", help="folder of outputs")
-    p.add_argument("gt", help="folder of ground truth, matched by file stem")
-    p.add_argument("--json", help="also write per-image results to this JSON file")
+    p = sub.add_parser("evaluate", help="PSNR, SSIM (both conventions), LPIPS vs ground truth; NIQE without it")
+    p.add_argument("pred", help="folder of images to evaluate")
+    p.add_argument("gt", nargs="?", help="folder of ground truth, matched by file stem (omit for NIQE only)")
+    p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (on by default with ground truth)")
+    p.add_argument("--lpips-trunk", help="torchvision vgg16-*.pth: with --lpips-heads, the standard LPIPS "
+                   "instead of the offline ST-LPIPS")
+    p.add_argument("--lpips-heads", help="LPIPS's vgg.pth (linear heads) for the standard LPIPS")
+    p.add_argument("--niqe-model", help="NIQE pristine model (.npz with mu_pris_param, cov_pris_param); "
+                   "default $BLUR2BLUR_NIQE_MODEL or an installed BasicSR's file; none: no NIQE")
+    p.add_argument("--json", help="also write the results to this JSON file (strict JSON)")
+    p.add_argument("--csv", help="also write one row per image (and the mean) to this CSV file")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-progress", action="store_true")
 
     p = sub.add_parser("demo", help="end-to-end demo on bundled photos (about 9 minutes on 2 cores)")
     p.add_argument("--photos", help="folder of sharp colour photos (default: photos bundled with scikit-image)")
@@ -323,16 +332,29 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
 
     if cmd == "evaluate":
-        from blur2blur.metrics.evaluate import evaluate_folders, format_table
-
+        from blur2blur.metrics.evaluate import default_niqe_model, evaluate_folders, format_table, write_csv
         from blur2blur.outputs import atomic_write_text, guard_output
 
-        if args.json:
-            guard_output(args.json, [args.pred, args.gt], "JSON file", folder=False)
-        results = evaluate_folders(args.pred, args.gt)
+        inputs = [args.pred] + ([args.gt] if args.gt else [])
+        for out, what in ((args.json, "JSON file"), (args.csv, "CSV file")):
+            if out:
+                guard_output(out, inputs, what, folder=False)
+        lpips = None
+        if args.gt and not args.no_lpips:
+            from blur2blur.device import pick_device
+            from blur2blur.metrics.lpips import LPIPS
+
+            variant = "standard" if (args.lpips_trunk or args.lpips_heads) else "st"
+            lpips = LPIPS(variant, trunk=args.lpips_trunk, heads=args.lpips_heads).to(pick_device(args.device))
+        niqe_model = args.niqe_model or default_niqe_model()
+        results = evaluate_folders(args.pred, args.gt, lpips=lpips, niqe_model=niqe_model,
+                                   progress=not args.no_progress)
         print(format_table(results))
+        print("conventions: " + "; ".join(results["labels"][m] for m in results["metrics"]))
         if args.json:  # strict JSON: non-finite values (PSNR of identical images) are null
             atomic_write_text(args.json, json.dumps(_finite(results), indent=1, allow_nan=False))
+        if args.csv:
+            write_csv(results, args.csv)
         return 0
 
     if cmd == "demo":

@@ -1,4 +1,11 @@
-"""Evaluate restored images against ground truth: per-image values, means, a printable table."""
+"""Evaluate restored images: against ground truth (PSNR, both SSIM conventions, LPIPS) and without
+it (NIQE); per-image values, means, a printable table, CSV.
+
+Conventions (DESIGN.md section 3): PSNR on RGB after rounding to 8 bits; SSIM "matlab3d" (one 3-D
+Gaussian window over RGB) and "channelwise" (per channel, averaged); LPIPS as named by the module
+used (ST-LPIPS by default, metrics/lpips.py); NIQE on MATLAB's Y channel with 96 px blocks and the
+pristine model given (metrics/niqe.py). Lower is better for LPIPS and NIQE.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,9 @@ METRIC_LABELS = {
     "ssim_channelwise": "SSIM (channelwise)",
 }
 DEFAULT_METRICS = ("psnr", "ssim_matlab3d", "ssim_channelwise")
+NO_REFERENCE = ("niqe",)
+# Table titles of the metrics whose full label (the weights or model used) is long.
+SHORT_TITLES = {"lpips": "LPIPS", "niqe": "NIQE"}
 
 
 def _metric_fn(name: str):
@@ -36,11 +46,12 @@ def _row(name: str, pred, gt, fns: dict) -> dict:
     return row
 
 
-def _summarise(rows: list[dict], metrics: tuple[str, ...]) -> dict:
+def _summarise(rows: list[dict], metrics: tuple[str, ...], labels: dict | None = None) -> dict:
     means = {m: (math.fsum(r[m] for r in rows) / len(rows) if rows else math.nan) for m in metrics}
+    labels = {**METRIC_LABELS, **(labels or {})}
     return {
         "metrics": list(metrics),
-        "labels": {m: METRIC_LABELS[m] for m in metrics},
+        "labels": {m: labels[m] for m in metrics},
         "per_image": rows,
         "mean": means,
         "count": len(rows),
@@ -74,54 +85,146 @@ def _by_stem(files: list[Path], folder: Path) -> dict[str, Path]:
     return out
 
 
-def evaluate_folders(pred_dir, gt_dir, metrics=DEFAULT_METRICS) -> dict:
-    """Evaluate every image of ``pred_dir`` against the file with the same stem in ``gt_dir``.
+def default_niqe_model() -> Path | None:
+    """A NIQE pristine model found without downloading: $BLUR2BLUR_NIQE_MODEL, else the
+    `niqe_pris_params.npz` inside an installed BasicSR package (located, never imported)."""
+    import importlib.util
+    import os
 
-    Raises ``ValueError`` naming the files if a partner is missing on either side, if a folder
-    holds two images with the same stem, if a folder has no images, or if two partners differ in
-    size. The result is that of :func:`evaluate_arrays`, each row also holding ``pred`` and
-    ``gt`` paths (str).
+    env = os.environ.get("BLUR2BLUR_NIQE_MODEL")
+    if env:
+        return Path(env)
+    try:
+        spec = importlib.util.find_spec("basicsr")
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        p = Path(folder) / "metrics" / "niqe_pris_params.npz"
+        if p.is_file():
+            return p
+    return None
+
+
+def evaluate_folders(pred_dir, gt_dir=None, metrics=None, lpips=None, niqe_model=None,
+                     progress: bool = False) -> dict:
+    """Evaluate every image of ``pred_dir``, against the file with the same stem in ``gt_dir``.
+
+    ``metrics``: names among psnr, ssim_matlab3d, ssim_channelwise, lpips (needs ``lpips``, an
+    ``LPIPS`` module), niqe (needs ``niqe_model``, a pristine-model .npz path). Default: the
+    three full-reference metrics, plus lpips / niqe when their module / model is given; with
+    ``gt_dir`` None only no-reference metrics (niqe). Raises ``ValueError`` naming the files if a
+    partner is missing on either side, if a folder holds two images with the same stem, if a
+    folder has no images, or if two partners differ in size. The result is that of
+    :func:`evaluate_arrays`, each row also holding ``pred`` (and ``gt``) paths (str).
     """
+    from tqdm.auto import tqdm
+
     from blur2blur.io import list_images, read_image  # imported here to keep the package light
 
-    pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
-    for d in (pred_dir, gt_dir):
+    if metrics is None:
+        metrics = (DEFAULT_METRICS + (("lpips",) if lpips is not None else ()) if gt_dir is not None else ()) \
+            + (("niqe",) if niqe_model is not None else ())
+    metrics = tuple(metrics)
+    if not metrics:
+        raise ValueError("without ground truth only no-reference metrics apply: give a NIQE pristine "
+                         "model (--niqe-model FILE.npz, see docs/metrics.md)")
+    full_ref = [m for m in metrics if m not in NO_REFERENCE]
+    if full_ref and gt_dir is None:
+        raise ValueError(f"{', '.join(full_ref)} need ground truth: give a ground-truth folder")
+    if "lpips" in metrics and lpips is None:
+        raise ValueError("the lpips metric needs an LPIPS module (metrics.lpips.LPIPS)")
+    labels = {}
+    if "lpips" in metrics:
+        labels["lpips"] = lpips.name
+    niqe_fn = None
+    if "niqe" in metrics:
+        if niqe_model is None:
+            raise ValueError("the niqe metric needs a pristine model (.npz with mu_pris_param, cov_pris_param)")
+        from .niqe import load_pristine_model, niqe
+
+        model = load_pristine_model(niqe_model)
+        niqe_fn = lambda p: niqe(p, model)  # noqa: E731
+        labels["niqe"] = f"NIQE (Y, 96 px blocks, {Path(niqe_model).name})"
+
+    pred_dir = Path(pred_dir)
+    dirs = [pred_dir] + ([Path(gt_dir)] if gt_dir is not None else [])
+    for d in dirs:
         if not d.is_dir():
             raise FileNotFoundError(f"not a folder: {d}")
     preds = _by_stem(list_images(pred_dir), pred_dir)
-    gts = _by_stem(list_images(gt_dir), gt_dir)
     if not preds:
         raise ValueError(f"no images in {pred_dir}")
-    only_pred = sorted(set(preds) - set(gts))
-    only_gt = sorted(set(gts) - set(preds))
-    if only_pred or only_gt:
-        parts = []
-        if only_pred:
-            parts.append(f"no ground truth in {gt_dir} for: " + ", ".join(preds[s].name for s in only_pred))
-        if only_gt:
-            parts.append(f"no prediction in {pred_dir} for: " + ", ".join(gts[s].name for s in only_gt))
-        raise ValueError("unpaired images; " + "; ".join(parts))
+    gts = _by_stem(list_images(gt_dir), Path(gt_dir)) if gt_dir is not None else {}
+    if gt_dir is not None:
+        gt_dir = Path(gt_dir)
+        only_pred = sorted(set(preds) - set(gts))
+        only_gt = sorted(set(gts) - set(preds))
+        if only_pred or only_gt:
+            parts = []
+            if only_pred:
+                parts.append(f"no ground truth in {gt_dir} for: " + ", ".join(preds[s].name for s in only_pred))
+            if only_gt:
+                parts.append(f"no prediction in {pred_dir} for: " + ", ".join(gts[s].name for s in only_gt))
+            raise ValueError("unpaired images; " + "; ".join(parts))
 
-    metrics = tuple(metrics)
-    fns = {m: _metric_fn(m) for m in metrics}
+    fns = {m: _metric_fn(m) for m in full_ref if m != "lpips"}
     rows = []
-    for stem in sorted(preds):
-        p_path, g_path = preds[stem], gts[stem]
-        p, g = read_image(p_path), read_image(g_path)
-        if p.shape != g.shape:
-            raise ValueError(
-                f"size mismatch: {p_path} is {p.shape[1]}x{p.shape[0]} but {g_path} is {g.shape[1]}x{g.shape[0]} (WxH)"
-            )
-        row = _row(stem, p, g, fns)
-        row.update(pred=str(p_path), gt=str(g_path))
-        rows.append(row)
-    return _summarise(rows, metrics)
+    for stem in tqdm(sorted(preds), desc="evaluate", disable=not progress, dynamic_ncols=True):
+        p_path = preds[stem]
+        p = read_image(p_path)
+        row = {"name": stem}
+        if gt_dir is not None:
+            g_path = gts[stem]
+            g = read_image(g_path)
+            if p.shape != g.shape:
+                raise ValueError(f"size mismatch: {p_path} is {p.shape[1]}x{p.shape[0]} but {g_path} is "
+                                 f"{g.shape[1]}x{g.shape[0]} (WxH)")
+            row = _row(stem, p, g, fns)
+            if "lpips" in metrics:
+                row["lpips"] = _lpips_value(lpips, p, g)
+        if niqe_fn is not None:
+            try:
+                row["niqe"] = niqe_fn(p)
+            except ValueError as e:
+                raise ValueError(f"{p_path}: {e}") from e
+        row["pred"] = str(p_path)
+        if gt_dir is not None:
+            row["gt"] = str(gts[stem])
+        rows.append({k: row[k] for k in ["name", *metrics, "pred", *(["gt"] if gt_dir is not None else [])]})
+    return _summarise(rows, metrics, labels)
+
+
+def _lpips_value(module, pred, gt) -> float:
+    import torch
+
+    from blur2blur.io import to_tensor
+
+    device = next(module.buffers()).device
+    with torch.inference_mode():
+        return float(module(to_tensor(pred)[None].to(device), to_tensor(gt)[None].to(device))[0])
+
+
+def write_csv(results: dict, path) -> None:
+    """One row per image and a last row "mean"; columns: name, then each metric (its label)."""
+    import csv
+    import io
+
+    from blur2blur.outputs import atomic_write_text
+
+    metrics = results["metrics"]
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["image"] + [results["labels"][m] for m in metrics])
+    for r in results["per_image"]:
+        writer.writerow([r["name"]] + [repr(float(r[m])) for m in metrics])
+    writer.writerow(["mean"] + [repr(float(results["mean"][m])) for m in metrics])
+    atomic_write_text(path, buf.getvalue())
 
 
 def format_table(results: dict) -> str:
     """Plain-text table: one row per image, then the mean; column titles name each convention."""
     metrics = results["metrics"]
-    labels = [results.get("labels", METRIC_LABELS).get(m, m) for m in metrics]
+    labels = [SHORT_TITLES.get(m) or results.get("labels", METRIC_LABELS).get(m, m) for m in metrics]
     mean_name = f"mean ({results['count']})"
     names = [r["name"] for r in results["per_image"]] + [mean_name]
     name_w = max(len("image"), *(len(n) for n in names))
@@ -130,7 +233,7 @@ def format_table(results: dict) -> str:
     def fmt(m, v):
         if isinstance(v, float) and math.isinf(v):
             return "inf"
-        return f"{v:.2f}" if m == "psnr" else f"{v:.4f}"
+        return f"{v:.2f}" if m == "psnr" else f"{v:.3f}" if m == "niqe" else f"{v:.4f}"
 
     lines = ["  ".join(["image".ljust(name_w)] + [lab.rjust(w) for lab, w in zip(labels, widths)])]
     lines.append("-" * len(lines[0]))
