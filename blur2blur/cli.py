@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_count(0), default=0)
 
     p = sub.add_parser("train-deblurrer", help="train a NAFNet deblurrer on paired images")
-    p.add_argument("--data", help="dataset root: uses trainC (blurry) / trainD (sharp)")
+    p.add_argument("--data", help="dataset root: uses trainC (blurry) / trainD (sharp); with "
+                   "--set synthesis=linear|bsrgan|rsblur, trainB (sharp) blurred by that synthesis")
     p.add_argument("--blur", help="folder of blurry images (instead of --data)")
     p.add_argument("--sharp", help="folder of sharp images matched by file stem")
     _add_train_args(p)
@@ -298,8 +299,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         from blur2blur.train.config import DeblurrerConfig, make_config
         from blur2blur.train.deblurrer import train_deblurrer
 
-        blur, sharp = _layout_pair(args)
         cfg = make_config(DeblurrerConfig, args.preset, args.overrides)
+        if cfg.synthesis:  # (a baseline: the camera's sharp photos S blurred by a generic synthesis)
+            if not (args.sharp or args.data):
+                raise ValueError("synthesis needs --sharp DIR or --data ROOT (whose trainB is used)")
+            blur, sharp = None, Path(args.sharp) if args.sharp else Path(args.data) / "trainB"
+        else:
+            blur, sharp = _layout_pair(args)
         ckpt = train_deblurrer(blur, sharp, args.out, cfg, preset=args.preset, device=args.device,
                                progress=not args.no_progress, resume=args.resume, overwrite=args.overwrite)
         print(f"deblurrer saved to {ckpt}.safetensors")

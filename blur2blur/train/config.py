@@ -31,6 +31,10 @@ class DeblurrerConfig:
     noise_curve: path of a camera noise curve (`noise_curve.json`, written by the known-blur set
     with `k_noise=match`); when given, every blurry training crop gets fresh noise of that level,
     so that the known deblurrer expects the camera's grain ("" = none, in every preset).
+    synthesis: "" (train on blurry/sharp pairs) or a generic blur synthesis applied on the fly to
+    sharp crops, for the paper's baselines: "linear" (random linear motion kernels), "bsrgan"
+    (BSRGAN-style shuffled degradations with motion), "rsblur" (RSBlur-style camera synthesis);
+    see simulate/degradations.py.
     """
 
     net: str = "nafnet"
@@ -55,6 +59,7 @@ class DeblurrerConfig:
     grad_clip: float = 0.01
     augment: bool = True
     noise_curve: str = ""
+    synthesis: str = ""
     seed: int = 0
     num_workers: int = 0
     log_every: int = 100
@@ -374,6 +379,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "k_source": ("auto", "simulate", "transfer", "online"),
     "k_noise": ("none", "match"),
     "kernel_mode": ("convex", "residual"),
+    "synthesis": ("", "linear", "bsrgan", "rsblur"),
 }
 NET_CHOICES = {"DeblurrerConfig": ("nafnet", "restormer"), "TranslatorConfig": ("mimo_unet", "unet", "nafnet")}
 # Lower bounds of numeric fields (inclusive unless listed in _OPEN): counts >= 1, others >= 0.

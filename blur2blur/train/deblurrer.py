@@ -79,10 +79,18 @@ class DeblurrerTrainer:
 class DeblurrerRecipe(Recipe):
     name = "deblurrer"
 
-    def __init__(self, pairs: list[tuple[Path, Path]], cfg: DeblurrerConfig, info: DistInfo):
+    def __init__(self, pairs: list[tuple[Path, Path]], cfg: DeblurrerConfig, info: DistInfo,
+                 sharp: list[Path] | None = None):
+        """`pairs` of (blurry, sharp) files; or, with `cfg.synthesis`, only `sharp` files whose
+        crops are blurred on the fly by that synthesis (simulate/degradations.py)."""
         self.cfg, self.info = cfg, info
         seed_everything(cfg.seed)
-        self.dataset = PairedCrops(pairs, cfg.crop, augment=cfg.augment)
+        if cfg.synthesis:
+            from blur2blur.data.datasets import UnpairedCrops
+
+            self.dataset = UnpairedCrops(sharp, cfg.crop, augment=cfg.augment)
+        else:
+            self.dataset = PairedCrops(pairs, cfg.crop, augment=cfg.augment)
         self.trainer = DeblurrerTrainer(cfg, info.device, info)
         self.model = self.trainer.model
 
@@ -101,6 +109,12 @@ class DeblurrerRecipe(Recipe):
     def step(self, iteration: int) -> dict[str, float]:
         batch = next(self.batches)
         dev = self.info.device
+        if self.cfg.synthesis:
+            from blur2blur.simulate.degradations import synthesize
+
+            gen = torch.Generator().manual_seed(mix_seed(self.cfg.seed, 17, iteration, self.info.rank))
+            sharp = batch["image"]
+            return self.trainer.step(synthesize(self.cfg.synthesis, sharp, gen).to(dev), sharp.to(dev), iteration)
         return self.trainer.step(batch["blur"].to(dev), batch["sharp"].to(dev), iteration)
 
     def export(self, out_dir: Path, iteration: int) -> Path:
@@ -127,12 +141,22 @@ def train_deblurrer(
     resume: bool = False,
     overwrite: bool = False,
 ) -> Path:
-    """Train on pairs from `blur_dir`/`sharp_dir`; write `out_dir/deblurrer.{safetensors,json}`.
+    """Train on pairs from `blur_dir`/`sharp_dir` (or, with `cfg.synthesis`, on the crops of
+    `sharp_dir` blurred by that synthesis; `blur_dir` is then unused and may be None);
+    write `out_dir/deblurrer.{safetensors,json}`.
 
     Returns the checkpoint path stem (give it to `nets.weights.load_model` or `blur2blur deblur`).
     Under torchrun the global batch `cfg.batch` is split over the processes.
     """
     info = setup(device)
-    recipe = DeblurrerRecipe(paired_files(blur_dir, sharp_dir), cfg, info)
+    if cfg.synthesis:
+        from blur2blur.io import list_images
+
+        sharp = list_images(sharp_dir)
+        if not sharp:
+            raise ValueError(f"no sharp images in {sharp_dir} to synthesise blurry inputs from")
+        recipe = DeblurrerRecipe([], cfg, info, sharp=sharp)
+    else:
+        recipe = DeblurrerRecipe(paired_files(blur_dir, sharp_dir), cfg, info)
     return run_training(recipe, cfg, out_dir, preset, info, resume=resume, progress=progress,
                         overwrite=overwrite)

@@ -1,0 +1,46 @@
+"""The paper's baselines: generic blur syntheses and deblurrers trained on them (tiny sizes)."""
+
+import numpy as np
+import pytest
+import torch
+
+from blur2blur.io import write_image
+from blur2blur.nets.weights import load_model
+from blur2blur.simulate.degradations import SYNTHESES, synthesize
+from blur2blur.train.config import DeblurrerConfig, make_config
+from blur2blur.train.deblurrer import train_deblurrer
+from tests.conftest import smooth_photo
+from tests.test_train import TINY_DEBLURRER
+
+
+@pytest.mark.parametrize("name", SYNTHESES)
+def test_synthesis_blurs_keeps_range_and_is_seeded(name):
+    x = torch.from_numpy(np.stack([smooth_photo(np.random.default_rng(i), 48, 48) for i in range(2)])).permute(0, 3, 1, 2)
+    a = synthesize(name, x, torch.Generator().manual_seed(0))
+    b = synthesize(name, x, torch.Generator().manual_seed(0))
+    c = synthesize(name, x, torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and float(a.min()) >= 0 and float(a.max()) <= 1
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+    def detail(t):  # mean absolute horizontal + vertical difference: blur lowers it
+        return float((t[..., 1:, :] - t[..., :-1, :]).abs().mean() + (t[..., 1:] - t[..., :-1]).abs().mean())
+    if name == "linear":
+        assert detail(a) < detail(x)
+    assert float((a - x).abs().mean()) > 0.005
+
+
+def test_unknown_synthesis_is_refused():
+    with pytest.raises(ValueError, match="synthesis"):
+        synthesize("gopro", torch.rand(1, 3, 16, 16), torch.Generator())
+    with pytest.raises(ValueError, match="synthesis"):
+        make_config(DeblurrerConfig, "cpu-small", ["synthesis=gopro"])
+
+
+@pytest.mark.parametrize("name", SYNTHESES)
+def test_deblurrer_trains_on_a_synthesis_of_sharp_photos(tmp_path, name):
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        write_image(tmp_path / "S" / f"s{i}.png", smooth_photo(rng, 40, 40))
+    cfg = make_config(DeblurrerConfig, "cpu-small", TINY_DEBLURRER + [f"synthesis={name}", "amp=none"])
+    ckpt = train_deblurrer(None, tmp_path / "S", tmp_path / "run", cfg, device="cpu", progress=False)
+    assert load_model(ckpt)(torch.rand(1, 3, 24, 24)).shape == (1, 3, 24, 24)
