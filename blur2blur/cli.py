@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "according to k_source: auto | simulate | transfer | online)")
     _add_train_args(p)
 
+    p = sub.add_parser("train-unpaired", help="baseline: CycleGAN or DualGAN from the camera's B to its S")
+    p.add_argument("--data", required=True, help="dataset root (trainA = B, trainB = S)")
+    _add_train_args(p)
+    p.epilog = "method: --set method=cyclegan (default) or --set method=dualgan"
+
     p = sub.add_parser("kernels", help="blur kernel space (bkse): train F/G, transfer blur, blind deblur")
     ksub = p.add_subparsers(dest="kernels_command", required=True, metavar="KERNELS_COMMAND")
     q = ksub.add_parser("train", help="train the kernel extractor F and blur operator G on pairs")
@@ -187,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-TRAINING_COMMANDS = ("train-deblurrer", "train-translator", "kernels")
+TRAINING_COMMANDS = ("train-deblurrer", "train-translator", "train-unpaired", "kernels")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -321,6 +326,17 @@ def _dispatch(args: argparse.Namespace) -> int:
                                           resume=args.resume, overwrite=args.overwrite,
                                           known_set=args.known_set)
         print(f"translator saved to {ckpt}.safetensors")
+        return 0
+
+    if cmd == "train-unpaired":
+        from blur2blur.train.config import UnpairedGANConfig, make_config
+        from blur2blur.train.unpaired_gan import train_unpaired_gan
+
+        cfg = make_config(UnpairedGANConfig, args.preset, args.overrides)
+        ckpt = train_unpaired_gan(Path(args.data) / "trainA", Path(args.data) / "trainB", args.out, cfg,
+                                  preset=args.preset, device=args.device, progress=not args.no_progress,
+                                  resume=args.resume, overwrite=args.overwrite)
+        print(f"{cfg.method} generator (B -> S) saved to {ckpt}.safetensors")
         return 0
 
     if cmd == "kernels":

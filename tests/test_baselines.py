@@ -44,3 +44,42 @@ def test_deblurrer_trains_on_a_synthesis_of_sharp_photos(tmp_path, name):
     cfg = make_config(DeblurrerConfig, "cpu-small", TINY_DEBLURRER + [f"synthesis={name}", "amp=none"])
     ckpt = train_deblurrer(None, tmp_path / "S", tmp_path / "run", cfg, device="cpu", progress=False)
     assert load_model(ckpt)(torch.rand(1, 3, 24, 24)).shape == (1, 3, 24, 24)
+
+
+@pytest.mark.parametrize("method", ["cyclegan", "dualgan"])
+def test_unpaired_gan_step_updates_all_four_networks(method):
+    from blur2blur.train.config import UnpairedGANConfig
+    from blur2blur.train.unpaired_gan import UnpairedGANTrainer
+
+    cfg = make_config(UnpairedGANConfig, "cpu-small", [f"method={method}", "ngf=4", "n_blocks=1", "ndf=4",
+                                                        "n_layers=1", "amp=none", "pool_size=2"])
+    torch.manual_seed(0)
+    tr = UnpairedGANTrainer(cfg, torch.device("cpu"))
+    before = [[p.detach().clone() for p in n.parameters()] for n in (tr.G, tr.F, tr.D_S, tr.D_B)]
+    logs = tr.step(torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32))
+    assert all(np.isfinite(v) for v in logs.values())
+    for net, old in zip((tr.G, tr.F, tr.D_S, tr.D_B), before):
+        assert any(not torch.equal(a, b) for a, b in zip(old, net.parameters()))
+    if method == "dualgan":  # critics clipped, RMSProp, no identity term
+        assert all(float(p.detach().abs().max()) <= cfg.clip + 1e-7 for p in tr.discs.parameters())
+        assert isinstance(tr.opt_g, torch.optim.RMSprop) and logs["loss/idt"] == 0
+    else:
+        assert logs["loss/idt"] > 0 and len(tr.pool_s.items) == 2
+
+
+def test_unpaired_gan_cli_trains_and_the_generator_deblurs(tmp_path, capsys):
+    from blur2blur import cli
+
+    rng = np.random.default_rng(0)
+    for split in ("trainA", "trainB"):
+        for i in range(3):
+            write_image(tmp_path / "data" / split / f"{split}{i}.png", smooth_photo(rng, 40, 40))
+    args = ["train-unpaired", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--device", "cpu",
+            "--no-progress"]
+    for o in ["ngf=4", "n_blocks=1", "ndf=4", "n_layers=1", "crop=32", "batch=1", "iters=2", "save_every=2",
+              "log_every=1", "method=dualgan"]:
+        args += ["--set", o]
+    assert cli.main(args) == 0
+    code = cli.main(["deblur", str(tmp_path / "data" / "trainA"), str(tmp_path / "out"), "--deblurrer",
+                     str(tmp_path / "run" / "deblurrer"), "--device", "cpu"])
+    assert code == 0 and len(list((tmp_path / "out").glob("*.png"))) == 3

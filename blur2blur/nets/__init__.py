@@ -9,6 +9,7 @@ from .mimo_unet import MIMOUNet
 from .multiscale import ThreeScales
 from .nafnet import NAFNet
 from .patchgan import PatchGAN
+from .resnet_generator import ResnetGenerator
 from .restormer import Restormer
 from .unet import UNet
 
@@ -19,6 +20,7 @@ NETWORKS: dict[str, type] = {
     "restormer": Restormer,
     "unet": UNet,
     "kernel_wizard": KernelWizard,
+    "resnet_generator": ResnetGenerator,
 }
 
 

@@ -268,7 +268,55 @@ class KernelConfig:
                 "kernel_dim": self.kernel_dim, "recon_nf": self.recon_nf, "use_vae": self.use_vae}
 
 
+@dataclass
+class UnpairedGANConfig:
+    """The unpaired baselines of the paper's Table 2, trained from the camera's blurry set B to its
+    sharp set S: `method` "cyclegan" (Zhu et al. 2017: ResNet generators, PatchGANs, LSGAN loss,
+    cycle weight 10, identity weight 0.5 x cycle weight, image pool of 50, Adam 2e-4 (0.5, 0.999),
+    linear decay from `decay_start`) or "dualgan" (Yi et al. 2017: WGAN critics whose weights are
+    clipped to +-`clip`, L1 recovery losses weighted `lambda_cycle`, RMSProp `lr`, `n_critic`
+    critic steps per generator step; the generators are the same ResNet generators here).
+    """
+
+    method: str = "cyclegan"
+    ngf: int = 64
+    n_blocks: int = 9
+    ndf: int = 64
+    n_layers: int = 3
+    lambda_cycle: float = 10.0
+    lambda_idt: float = 0.5
+    pool_size: int = 50
+    clip: float = 0.01
+    n_critic: int = 2
+    crop: int = 256
+    batch: int = 1
+    iters: int = 200_000
+    decay_start: int = 100_000
+    lr: float = 2e-4
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    amp: str = "auto"
+    channels_last: bool = True
+    hflip: float = 0.5
+    seed: int = 0
+    num_workers: int = 0
+    log_every: int = 100
+    save_every: int = 5000
+
+    def net_kwargs(self) -> dict[str, Any]:
+        return {"ngf": self.ngf, "n_blocks": self.n_blocks}
+
+    def disc_kwargs(self) -> dict[str, Any]:
+        return {"input_nc": 3, "ndf": self.ndf, "n_layers": self.n_layers}
+
+
 PRESETS: dict[type, dict[str, dict[str, Any]]] = {
+    UnpairedGANConfig: {
+        # CycleGAN's published defaults (200 epochs of about 1K images at batch 1).
+        "official": {"amp": "none"},
+        "paper": {},
+        "cpu-small": {"ngf": 16, "n_blocks": 3, "ndf": 32, "n_layers": 2, "crop": 64, "batch": 4,
+                      "iters": 800, "decay_start": 400, "log_every": 50, "save_every": 400},
+    },
     KernelConfig: {
         "official": {},
         "paper": {},
@@ -380,10 +428,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "k_noise": ("none", "match"),
     "kernel_mode": ("convex", "residual"),
     "synthesis": ("", "linear", "bsrgan", "rsblur"),
+    "method": ("cyclegan", "dualgan"),
 }
 NET_CHOICES = {"DeblurrerConfig": ("nafnet", "restormer"), "TranslatorConfig": ("mimo_unet", "unet", "nafnet")}
 # Lower bounds of numeric fields (inclusive unless listed in _OPEN): counts >= 1, others >= 0.
 _AT_LEAST_ONE = {"iters", "save_every", "log_every", "batch", "crop", "width", "base_channel", "ndf", "n_layers",
+                 "ngf", "n_critic",
                  "levels", "k_variants", "nf", "kernel_dim", "recon_nf", "restart_every", "swd_patch",
                  "swd_projections", "d_steps", "restormer_dim"}
 _OPEN = {"lr", "init_gain", "adam_eps", "charbonnier_eps"}  # > 0
