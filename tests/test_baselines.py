@@ -83,3 +83,26 @@ def test_unpaired_gan_cli_trains_and_the_generator_deblurs(tmp_path, capsys):
     code = cli.main(["deblur", str(tmp_path / "data" / "trainA"), str(tmp_path / "out"), "--deblurrer",
                      str(tmp_path / "run" / "deblurrer"), "--device", "cpu"])
     assert code == 0 and len(list((tmp_path / "out").glob("*.png"))) == 3
+
+
+def test_converter_validation_classifier_and_accuracies(tmp_path):
+    # (a classifier that really separates the blurs needs minutes; here: it trains, is seeded,
+    # and both accuracies are fractions of the images)
+    from blur2blur.metrics.converter import _known, _other, acc1, acc2, train_blur_classifier
+    from blur2blur.nets import build_network
+    from blur2blur.simulate import Camera, load_profile
+
+    rng = np.random.default_rng(0)
+    files = [write_image(tmp_path / f"s{i}.png", smooth_photo(rng, 48, 48)) for i in range(3)]
+    a = train_blur_classifier(files, iters=3, batch=4, crop=32, width=4, progress=False)
+    b = train_blur_classifier(files, iters=3, batch=4, crop=32, width=4, progress=False)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    gen = torch.Generator().manual_seed(9)
+    sharp = torch.rand(4, 3, 32, 32)
+    known = _known(sharp, Camera(load_profile("known")), gen)
+    other = _other(sharp, gen)
+    assert known.shape == other.shape == sharp.shape
+    images = [k.permute(1, 2, 0).numpy() for k in known]
+    assert acc2(a, images) in (0.0, 0.25, 0.5, 0.75, 1.0)
+    disc = build_network("patchgan", input_nc=3, ndf=4, n_layers=1).eval()
+    assert acc1(disc, images) in (0.0, 0.25, 0.5, 0.75, 1.0)

@@ -9,6 +9,7 @@ from .mimo_unet import MIMOUNet
 from .multiscale import ThreeScales
 from .nafnet import NAFNet
 from .patchgan import PatchGAN
+from .resnet_classifier import ResNetClassifier
 from .resnet_generator import ResnetGenerator
 from .restormer import Restormer
 from .unet import UNet
@@ -21,6 +22,7 @@ NETWORKS: dict[str, type] = {
     "unet": UNet,
     "kernel_wizard": KernelWizard,
     "resnet_generator": ResnetGenerator,
+    "resnet_classifier": ResNetClassifier,
 }
 
 
