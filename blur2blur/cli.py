@@ -174,6 +174,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
 
+    p = sub.add_parser("bench", help="the paper's Table 2 and ablations on simulated cameras, with an HTML report")
+    p.add_argument("--photos", help="folder of sharp colour photos (default: photos bundled with scikit-image)")
+    p.add_argument("--out", default="bench_out", help="output folder (default bench_out); rerun to resume")
+    p.add_argument("--preset", default="cpu-small", help="config preset of every network (default cpu-small)")
+    p.add_argument("--parts", nargs="+", default=["table2", "ratio", "backbone", "size"],
+                   choices=["table2", "ratio", "backbone", "size"], help="parts to run (default all)")
+    p.add_argument("--tile", type=_count(16), default=96, help="side (px) of the scenes cut from each photo")
+    p.add_argument("--seed", type=_count(0), default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-progress", action="store_true")
+    for kind in ("deblurrer", "translator", "unpaired"):
+        p.add_argument(f"--set-{kind}", action="append", default=[], metavar="KEY=VALUE",
+                       help=f"override the {kind} config of every run")
+
     p = sub.add_parser("demo", help="end-to-end demo on bundled photos (about 9 minutes on 2 cores)")
     p.add_argument("--photos", help="folder of sharp colour photos (default: photos bundled with scikit-image)")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
@@ -377,6 +391,15 @@ def _dispatch(args: argparse.Namespace) -> int:
             atomic_write_text(args.json, json.dumps(_finite(results), indent=1, allow_nan=False))
         if args.csv:
             write_csv(results, args.csv)
+        return 0
+
+    if cmd == "bench":
+        from blur2blur.bench import run_bench
+
+        run_bench(args.out, args.photos, args.preset, tuple(args.parts), args.tile, args.seed, args.device,
+                  not args.no_progress, {"deblurrer": args.set_deblurrer, "translator": args.set_translator,
+                                         "unpaired": args.set_unpaired})
+        print(f"report: {Path(args.out) / 'report' / 'index.html'}")
         return 0
 
     if cmd == "demo":

@@ -1,0 +1,408 @@
+"""`blur2blur bench`: the shape of the paper's Table 2 and ablations, on photos of your choice.
+
+From a folder of sharp photos (default: the photos bundled with scikit-image) the camera
+simulator builds the two domains (the known camera's pairs, the user's camera's unpaired B and S,
+a test set with ground truth); then every method is trained at one preset and scored on the
+camera's test set:
+
+- table2: the known deblurrer applied directly; deblurrers trained on S with generic blur
+  syntheses (linear motion, BSRGAN-style, RSBlur-style); CycleGAN and DualGAN (B -> S);
+  Blur2Blur (translator + the known deblurrer); the upper bound trained on the camera's own pairs.
+  PSNR, both SSIMs, LPIPS and the training time of each; the converter validation (Acc1, Acc2)
+  of the translator on the inputs and on the converted images.
+- ratio: Blur2Blur with B:S proportions 5:5 to 9:1 (subsets of equal total size of the table2
+  B and S sets);
+- backbone: Blur2Blur with MIMO-UNet, U-Net and NAFNet translators;
+- size: Blur2Blur with a fraction alpha (0.25 to 1.0) of B and S.
+Each part can run alone; everything lands in `out/` and an interrupted bench resumes where it
+stopped (finished runs are reused, unfinished ones resumed from their checkpoints). The report is
+`out/report/README.md` and a self-contained `out/report/index.html` (tables, image grids, plots).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from blur2blur.io import list_images, read_image, write_image
+from blur2blur.outputs import atomic_write_text, guard_output
+
+PARTS = ("table2", "ratio", "backbone", "size")
+METHODS = {
+    "direct": "known deblurrer applied directly",
+    "linear": "deblurrer trained on S with random linear motion",
+    "bsrgan": "deblurrer trained on S with BSRGAN-style degradations",
+    "rsblur": "deblurrer trained on S with RSBlur-style synthesis",
+    "cyclegan": "CycleGAN (B -> S)",
+    "dualgan": "DualGAN (B -> S)",
+    "blur2blur": "Blur2Blur: translator + known deblurrer",
+    "upper": "deblurrer trained on the camera's own pairs (upper bound)",
+}
+RATIOS = ((5, 5), (6, 4), (7, 3), (8, 2), (9, 1))
+BACKBONES = {"mimo_unet": [], "unet": ["net=unet", "levels=3"],
+             "nafnet": ["net=nafnet", "width=16", "enc_blk_nums=[1,1,2]", "dec_blk_nums=[1,1,1]"]}
+ALPHAS = (0.25, 0.5, 0.75, 1.0)
+GRID_IMAGES = 4
+
+
+class Bench:
+    """State of one bench folder: the data, the ledger of timings and scores, the runs."""
+
+    def __init__(self, out: Path, preset: str, device: str, progress: bool, overrides: dict | None):
+        self.out, self.preset, self.device, self.progress = Path(out), preset, device, progress
+        self.overrides = overrides or {}
+        self.data = self.out / "data"
+        self.ledger_path = self.out / "bench.json"
+        self.ledger = json.loads(self.ledger_path.read_text()) if self.ledger_path.is_file() else {}
+        self.ledger.setdefault("times_s", {})
+        self.ledger.setdefault("scores", {})
+
+    def save(self) -> None:
+        atomic_write_text(self.ledger_path, json.dumps(self.ledger, indent=1, allow_nan=False))
+
+    def config(self, kind: str, extra: list[str] = ()):
+        from blur2blur.train.config import DeblurrerConfig, TranslatorConfig, UnpairedGANConfig, make_config
+
+        cls = {"deblurrer": DeblurrerConfig, "translator": TranslatorConfig, "unpaired": UnpairedGANConfig}[kind]
+        return make_config(cls, self.preset, list(self.overrides.get(kind, [])) + list(extra))
+
+    def trained(self, name: str, stem: str, train) -> Path:
+        """Run `train(run_dir, resume)` once: reuse a finished run, resume an unfinished one."""
+        run = self.out / "runs" / name
+        done = run / f"{stem}.safetensors"
+        if done.is_file() and name in self.ledger["times_s"]:
+            return run / stem
+        start = time.time()
+        result = train(run, (run / "config.yaml").is_file())
+        self.ledger["times_s"][name] = round(time.time() - start, 1)
+        self.save()
+        return result
+
+    def score(self, key: str, deblurrer: Path, translator: Path | None = None) -> dict:
+        """Deblur the test set (into results/<key>) and evaluate it; cached in the ledger."""
+        if key in self.ledger["scores"]:
+            return self.ledger["scores"][key]
+        from blur2blur.infer.pipeline import DeblurPipeline
+        from blur2blur.metrics.evaluate import evaluate_folders
+
+        pipe = DeblurPipeline.from_checkpoints(deblurrer, translator, self.device)
+        folder = self.out / "results" / key
+        for f in tqdm(list_images(self.data / "testA"), desc=f"deblur ({key})", disable=not self.progress,
+                      dynamic_ncols=True, leave=False):
+            outs = pipe.run(read_image(f))
+            write_image(folder / f"{f.stem}.png", outs["deblurred"])
+            if "translated" in outs:
+                write_image(self.out / "results" / f"{key}_translated" / f"{f.stem}.png", outs["translated"])
+        res = evaluate_folders(folder, self.data / "testA_gt", lpips=self.lpips())
+        self.ledger["scores"][key] = {"mean": res["mean"], "labels": res["labels"]}
+        self.save()
+        return self.ledger["scores"][key]
+
+    def lpips(self):
+        if not hasattr(self, "_lpips"):
+            from blur2blur.device import pick_device
+            from blur2blur.metrics.lpips import LPIPS
+
+            try:
+                self._lpips = LPIPS().to(pick_device(self.device))
+            except FileNotFoundError:
+                self._lpips = None
+        return self._lpips
+
+
+def run_bench(out: str | Path = "bench_out", photos: str | Path | None = None, preset: str = "cpu-small",
+              parts=PARTS, tile: int = 96, seed: int = 0, device: str = "auto", progress: bool = True,
+              overrides: dict | None = None) -> dict:
+    """Run the chosen `parts` of the bench into `out` (see the module doc); returns the ledger.
+
+    `overrides`: {"deblurrer" | "translator" | "unpaired": ["key=value", ...]} on top of `preset`.
+    """
+    from blur2blur.demo import bundled_photos
+    from blur2blur.simulate import make_dataset
+
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not parts:
+        raise ValueError(f"unknown bench part(s) {unknown}; choose from {', '.join(PARTS)}")
+    sources = list_images(photos) if photos else bundled_photos()
+    if not sources:
+        raise ValueError(f"no photos found in {photos}")
+    guard_output(out, ([photos] if photos else []) + sources, "bench folder")
+    bench = Bench(Path(out), preset, device, progress, overrides)
+    bench.config("deblurrer"), bench.config("translator"), bench.config("unpaired")  # (typos fail now)
+    if not (bench.data / "manifest.json").is_file():
+        make_dataset(sources, bench.data, tile=tile, seed=seed, write_train_gt=True, progress=progress,
+                     overwrite=True)
+    known_set = _known_set(bench, seed)
+    direct = _direct(bench)
+    for part in parts:
+        {"table2": _table2, "ratio": _ratio, "backbone": _backbone, "size": _size}[part](bench, known_set, direct)
+    write_report(bench)
+    return bench.ledger
+
+
+def _known_set(bench: Bench, seed: int) -> Path:
+    from blur2blur.data.known_blur import build_known_blur_set
+
+    tcfg = bench.config("translator")
+    k = bench.out / "known_blur_set"
+    if not (k / "manifest.json").is_file():
+        build_known_blur_set(bench.data / "trainB", k, tcfg.known_profile, tcfg.k_variants, seed,
+                             progress=bench.progress, match_noise=tcfg.k_noise == "match",
+                             denoise_sigma=tcfg.k_denoise_sigma)
+    return k
+
+
+def _direct(bench: Bench) -> Path:
+    import dataclasses
+
+    from blur2blur.train.deblurrer import train_deblurrer
+
+    cfg = bench.config("deblurrer")
+    curve = bench.out / "known_blur_set" / "noise_curve.json"
+    if curve.is_file():  # (K carries the camera's grain: so does the known deblurrer's training)
+        cfg = dataclasses.replace(cfg, noise_curve=str(curve))
+    return bench.trained("direct", "deblurrer", lambda run, resume: train_deblurrer(
+        bench.data / "trainC", bench.data / "trainD", run, cfg, bench.preset, bench.device, bench.progress, resume))
+
+
+def _translator(bench: Bench, name: str, known_set: Path, extra: list[str] = (), blurry: list[Path] | None = None,
+                known: list[Path] | None = None) -> Path:
+    from blur2blur.train.translator import train_translator
+
+    cfg = bench.config("translator", extra)
+    b_dir, k_dir = bench.data / "trainA", known_set
+    if blurry is not None:  # a subset: listed in folders of links
+        b_dir, k_dir = _subset(bench, name, "B", blurry), _subset(bench, name, "K", known)
+    return bench.trained(name, "translator", lambda run, resume: train_translator(
+        b_dir, k_dir, run, cfg, bench.preset, bench.device, bench.progress, resume))
+
+
+def _subset(bench: Bench, name: str, kind: str, files: list[Path]) -> Path:
+    folder = bench.out / "subsets" / name / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        link = folder / f.name
+        if not link.exists():
+            link.symlink_to(f.resolve())
+    return folder
+
+
+def _table2(bench: Bench, known_set: Path, direct: Path) -> None:
+    from blur2blur.train.deblurrer import train_deblurrer
+    from blur2blur.train.unpaired_gan import train_unpaired_gan
+
+    d = bench.data
+    runs = {"direct": direct}
+    for synth in ("linear", "bsrgan", "rsblur"):
+        cfg = bench.config("deblurrer", [f"synthesis={synth}"])
+        runs[synth] = bench.trained(synth, "deblurrer", lambda run, resume, cfg=cfg: train_deblurrer(
+            None, d / "trainB", run, cfg, bench.preset, bench.device, bench.progress, resume))
+    for method in ("cyclegan", "dualgan"):
+        cfg = bench.config("unpaired", [f"method={method}"])
+        runs[method] = bench.trained(method, "deblurrer", lambda run, resume, cfg=cfg: train_unpaired_gan(
+            d / "trainA", d / "trainB", run, cfg, bench.preset, bench.device, bench.progress, resume))
+    translator = _translator(bench, "blur2blur", known_set)
+    cfg = bench.config("deblurrer")
+    runs["upper"] = bench.trained("upper", "deblurrer", lambda run, resume: train_deblurrer(
+        d / "trainA", d / "trainA_gt", run, cfg, bench.preset, bench.device, bench.progress, resume))
+    for key in METHODS:
+        if key == "blur2blur":
+            bench.score(key, direct, translator)
+        else:
+            bench.score(key, runs[key])
+    _converter(bench, translator)
+
+
+def _converter(bench: Bench, translator: Path) -> None:
+    if "converter" in bench.ledger:
+        return
+    import torch
+
+    from blur2blur.metrics.converter import acc1, acc2, train_blur_classifier
+    from blur2blur.nets.weights import load_model
+
+    tcfg = bench.config("translator")
+    start = time.time()
+    clf = train_blur_classifier(list_images(bench.data / "trainB"), tcfg.known_profile, progress=bench.progress)
+    disc = load_model(Path(translator).parent / "discriminator").eval()
+    inputs = [read_image(f) for f in list_images(bench.data / "testA")]
+    converted = [read_image(f) for f in list_images(bench.out / "results" / "blur2blur_translated")]
+    with torch.no_grad():
+        bench.ledger["converter"] = {"acc1_input": acc1(disc, inputs), "acc1_converted": acc1(disc, converted),
+                                     "acc2_input": acc2(clf, inputs), "acc2_converted": acc2(clf, converted),
+                                     "classifier_s": round(time.time() - start, 1)}
+    bench.save()
+
+
+def _ratio(bench: Bench, known_set: Path, direct: Path) -> None:
+    b_files, s_files = list_images(bench.data / "trainA"), list_images(bench.data / "trainB")
+    total = min(min(len(b_files) / (b / 10), len(s_files) / (s / 10)) for b, s in RATIOS)
+    for b, s in RATIOS:
+        nb, ns = max(1, int(total * b / 10)), max(1, int(total * s / 10))
+        k_files = [f for f in list_images(known_set) if f.stem.rsplit("_k", 1)[0] in {x.stem for x in s_files[:ns]}]
+        name = f"ratio_{b}_{s}"
+        t = _translator(bench, name, known_set, blurry=b_files[:nb], known=k_files)
+        bench.score(name, direct, t)
+
+
+def _backbone(bench: Bench, known_set: Path, direct: Path) -> None:
+    for net, extra in BACKBONES.items():
+        name = _backbone_run(net)
+        bench.score(name, direct, _translator(bench, name, known_set, extra))
+
+
+def _backbone_run(net: str) -> str:
+    """Run name of a translator backbone (MIMO-UNet is Table 2's Blur2Blur run)."""
+    return "blur2blur" if net == "mimo_unet" else f"backbone_{net}"
+
+
+def _size(bench: Bench, known_set: Path, direct: Path) -> None:
+    b_files, s_files = list_images(bench.data / "trainA"), list_images(bench.data / "trainB")
+    for alpha in ALPHAS:
+        nb, ns = max(1, round(alpha * len(b_files))), max(1, round(alpha * len(s_files)))
+        stems = {x.stem for x in s_files[:ns]}
+        k_files = [f for f in list_images(known_set) if f.stem.rsplit("_k", 1)[0] in stems]
+        name = f"size_{alpha:g}"
+        t = _translator(bench, name, known_set, blurry=b_files[:nb], known=k_files)
+        bench.score(name, direct, t)
+
+
+# ----------------------------------------------------------------------------- report
+
+def _fmt(key: str, v) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    return f"{v:.2f}" if key == "psnr" else f"{v:.4f}"
+
+
+def _rows(bench: Bench, keys: list[tuple[str, str]]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (label, metrics..., time) for the scored runs among `keys` (key, label)."""
+    metrics = ["psnr", "ssim_matlab3d", "ssim_channelwise", "lpips"]
+    any_score = next((bench.ledger["scores"][k] for k, _ in keys if k in bench.ledger["scores"]), None)
+    if any_score is None:
+        return [], []
+    metrics = [m for m in metrics if m in any_score["mean"]]
+    head = ["method"] + [any_score["labels"].get(m, m) for m in metrics] + ["training time (s)"]
+    rows = []
+    for key, label in keys:
+        score = bench.ledger["scores"].get(key)
+        if score:
+            t = bench.ledger["times_s"].get(key)
+            rows.append([label] + [_fmt(m, score["mean"].get(m)) for m in metrics] + ["-" if t is None else f"{t:.0f}"])
+    return head, rows
+
+
+def _markdown(head, rows) -> str:
+    if not rows:
+        return "(not run)"
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def _html_table(head, rows) -> str:
+    if not rows:
+        return "<p>(not run)</p>"
+    cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{cells}</tr>{body}</table>"
+
+
+def _sections(bench: Bench) -> list[tuple[str, list[str], list[list[str]], str]]:
+    """(title, header, rows, plot file stem) of every part."""
+    return [
+        ("Table 2: methods on the camera's test set", *_rows(bench, list(METHODS.items())), "table2"),
+        ("B:S ratio ablation (Blur2Blur)", *_rows(bench, [(f"ratio_{b}_{s}", f"B:S = {b}:{s}") for b, s in RATIOS]),
+         "ratio"),
+        ("Translator backbone ablation (Blur2Blur)",
+         *_rows(bench, [(_backbone_run(n), n) for n in BACKBONES]), "backbone"),
+        ("Data size ablation (Blur2Blur)", *_rows(bench, [(f"size_{a:g}", f"alpha = {a:g}") for a in ALPHAS]), "size"),
+    ]
+
+
+def _plot(path: Path, title: str, labels: list[str], values: list[float], line: bool) -> bool:
+    try:
+        import matplotlib
+    except ImportError:
+        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    if line:
+        ax.plot(range(len(values)), values, marker="o")
+        ax.set_xticks(range(len(values)), labels)
+    else:
+        ax.barh(range(len(values)), values)
+        ax.set_yticks(range(len(values)), labels, fontsize=7)
+        ax.set_xlim(min(values) - 1, max(values) + 0.5)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("PSNR (dB)" if not line else "")
+    if line:
+        ax.set_ylabel("PSNR (dB)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _grids(bench: Bench, report: Path) -> list[Path]:
+    """For the first test images: input | each scored table2 method | ground truth, one PNG each."""
+    tests = list_images(bench.data / "testA")[:GRID_IMAGES]
+    cols = ["input"] + [k for k in METHODS if k in bench.ledger["scores"]] + ["ground truth"]
+    paths = []
+    for f in tests:
+        tiles = [read_image(f)] + [read_image(bench.out / "results" / k / f"{f.stem}.png")
+                                   for k in cols[1:-1]] + [read_image(bench.data / "testA_gt" / f.name)]
+        zoom = max(1, 192 // tiles[0].shape[0])
+        tiles = [t.repeat(zoom, 0).repeat(zoom, 1) for t in tiles]
+        gap = np.ones((tiles[0].shape[0], 4, 3), np.float32)
+        row = np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1)
+        paths.append(write_image(report / "grids" / f"{f.stem}.png", row))
+    bench.ledger["grid_columns"] = cols
+    return paths
+
+
+def write_report(bench: Bench) -> Path:
+    """Write report/README.md and report/index.html (only files that exist are referenced)."""
+    report = bench.out / "report"
+    report.mkdir(parents=True, exist_ok=True)
+    md, body = ["# blur2blur bench", "", f"Preset `{bench.preset}`; data `{bench.data}`.", ""], []
+    for title, head, rows, stem in _sections(bench):
+        md += [f"## {title}", "", _markdown(head, rows), ""]
+        body.append(f"<h2>{html.escape(title)}</h2>{_html_table(head, rows)}")
+        if rows and len(rows) > 1:
+            values = [float(r[1]) for r in rows if r[1] != "-"]
+            if len(values) == len(rows) and _plot(report / f"{stem}.png", title, [r[0] for r in rows], values,
+                                                  line=stem in ("ratio", "size")):
+                md += [f"![{title}]({stem}.png)", ""]
+                body.append(f'<img src="{stem}.png" alt="{html.escape(title)}">')
+    conv = bench.ledger.get("converter")
+    if conv:
+        head = ["images", "Acc1 (translator's D)", "Acc2 (known-blur classifier)"]
+        rows = [["camera's inputs y", f"{conv['acc1_input']:.2f}", f"{conv['acc2_input']:.2f}"],
+                ["converted T(y)", f"{conv['acc1_converted']:.2f}", f"{conv['acc2_converted']:.2f}"]]
+        md += ["## Converter validation (fraction judged to carry the known blur)", "", _markdown(head, rows), ""]
+        body.append(f"<h2>Converter validation</h2>{_html_table(head, rows)}")
+    if bench.ledger["scores"] and any(k in bench.ledger["scores"] for k in METHODS):
+        grids = _grids(bench, report)
+        cols = " | ".join(bench.ledger["grid_columns"])
+        md += ["## Test images", "", f"Columns: {cols}.", ""] + [f"![{p.stem}](grids/{p.name})" for p in grids]
+        body.append(f"<h2>Test images</h2><p>Columns: {html.escape(cols)}.</p>"
+                    + "".join(f'<p><img src="grids/{p.name}" alt="{p.stem}"></p>' for p in grids))
+    times = bench.ledger["times_s"]
+    md += ["", "Training times (s): " + json.dumps(times)]
+    atomic_write_text(report / "README.md", "\n".join(md) + "\n")
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>blur2blur bench</title><style>"
+            "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
+            "td,th{border:1px solid #999;padding:3px 8px;text-align:right}td:first-child{text-align:left}"
+            "img{max-width:100%}</style></head><body><h1>blur2blur bench</h1>"
+            f"<p>Preset <code>{html.escape(bench.preset)}</code>.</p>" + "".join(body)
+            + f"<p>Training times (s): {html.escape(json.dumps(times))}</p></body></html>")
+    atomic_write_text(report / "index.html", page)
+    bench.save()
+    return report
