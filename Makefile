@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 demo: setup
-	$(VENV)/bin/blur2blur demo
+	$(VENV)/bin/blur2blur demo --overwrite
 
 test: setup
 	$(PY) -m pytest -q

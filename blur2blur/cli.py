@@ -203,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override the deblurrers' cpu-small config")
     p.add_argument("--set-translator", action="append", default=[], metavar="KEY=VALUE",
                    help="override the translator's cpu-small config")
+    p.add_argument("--overwrite", action="store_true", help="replace a previous demo in --out")
     return parser
 
 
@@ -407,7 +408,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         run_demo(out_dir=args.out, photos=args.photos, seed=args.seed, device=args.device,
                  tile=args.tile, known_profile=args.known_profile, camera_profile=args.camera_profile,
-                 deblurrer_overrides=args.set_deblurrer, translator_overrides=args.set_translator)
+                 deblurrer_overrides=args.set_deblurrer, translator_overrides=args.set_translator,
+                 overwrite=args.overwrite)
         return 0
 
     raise AssertionError(f"unhandled command {cmd}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -60,11 +61,13 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
              known_profile: str | Path = "known", camera_profile: str | Path = "unknown",
              deblurrer_overrides: list[str] | dict | None = None,
              translator_overrides: list[str] | dict | None = None,
-             progress: bool = True) -> dict:
+             progress: bool = True, overwrite: bool = False) -> dict:
     """Run the whole demo into `out_dir`; return {method: mean metrics} and write `report/`.
 
     `known_profile` / `camera_profile` name the two simulated cameras (shipped profile name or
     YAML path); K is made with the known one, whatever the translator config says.
+    `overwrite`: replace a previous demo in `out_dir` (its data, K, runs and results) instead of
+    refusing.
     """
     t0 = time.time()
     out = Path(out_dir)
@@ -85,12 +88,14 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
     s = time.time()
     print(f"[1/5] simulating two cameras on {len(sources)} photos (tiles of {tile} px)")
     make_dataset(sources, data, known_profile, camera_profile, tile=tile, seed=seed, write_train_gt=True,
-                 progress=progress)
+                 progress=progress, overwrite=overwrite)
     stage("dataset", s)
 
     s = time.time()
     print("[2/5] building the known-blur set K from the camera's sharp images")
     known_set = out / "known_blur_set"
+    if overwrite and known_set.is_dir():  # (a derived folder of the demo's own)
+        shutil.rmtree(known_set)
     match = tcfg.k_noise == "match"
     build_known_blur_set(data / "trainB", known_set, tcfg.known_profile, tcfg.k_variants, seed,
                          progress=progress, match_noise=match, denoise_sigma=tcfg.k_denoise_sigma)
@@ -102,15 +107,15 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
     s = time.time()
     print("[3/5] training the known-domain deblurrer (trainC -> trainD) and the upper bound")
     deb_known = train_deblurrer(data / "trainC", data / "trainD", runs / "deblurrer_known", dcfg_known,
-                                "cpu-small", device, progress)
+                                "cpu-small", device, progress, overwrite=overwrite)
     deb_camera = train_deblurrer(data / "trainA", data / "trainA_gt", runs / "deblurrer_camera",
-                                 dcfg, "cpu-small", device, progress)
+                                 dcfg, "cpu-small", device, progress, overwrite=overwrite)
     stage("deblurrers", s)
 
     s = time.time()
     print("[4/5] training the blur translator T (B -> K)")
     translator = train_translator_on_layout(data, runs / "translator", tcfg, "cpu-small", device,
-                                            progress, known_set=known_set)
+                                            progress, overwrite=overwrite, known_set=known_set)
     stage("translator", s)
 
     s = time.time()

@@ -617,3 +617,13 @@ def test_truncated_image(world, tmp_path, capsys):
 def test_unknown_profile(world, tmp_path, capsys):
     src = copy_photos(world, tmp_path)
     expect(["simulate", src, tmp_path / "out", "--profile", "nosuchcam"], capsys, 2, "nosuchcam", inputs=[src])
+
+
+def test_demo_rerun_into_its_folder_needs_overwrite(world, tmp_path, capsys):
+    out = tmp_path / "demo"
+    (out / "data" / "trainA").mkdir(parents=True)
+    write_image(out / "data" / "trainA" / "old.png", smooth_photo(np.random.default_rng(0), 16, 16))
+    text = expect(["demo", "--photos", world / "photos", "--out", out, "--tile", "16"], capsys, 2, "--overwrite",
+                  inputs=[world / "photos"])
+    assert "--overwrite" in text and (out / "data" / "trainA" / "old.png").exists()
+    assert "--overwrite" in cli.build_parser()._subparsers._group_actions[0].choices["demo"].format_help()
