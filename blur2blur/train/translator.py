@@ -424,9 +424,10 @@ def train_translator_on_layout(
     root, out_dir = Path(root), Path(out_dir)
     if cfg.k_noise not in ("none", "match"):
         raise ValueError(f"k_noise must be none or match, got {cfg.k_noise!r}")
-    if cfg.k_noise == "match" and known_set is None and resolve_k_source(cfg, root, known_set) != "simulate":
-        raise ValueError("k_noise=match is implemented for k_source=simulate only")
     source = resolve_k_source(cfg, root, known_set)
+    if cfg.k_noise == "match" and known_set is None and source != "simulate":
+        warnings.warn(f"k_noise=match is implemented for k_source=simulate only; K from {source} keeps "
+                      "the grain of its sources", stacklevel=2)
     if source in ("transfer", "online") and not cfg.kernel_wizard and known_set is None:
         raise ValueError(f"k_source={source} needs a trained kernel network: train one with "
                          "`blur2blur kernels train` and pass --set kernel_wizard=RUN/kernel_wizard "
