@@ -247,3 +247,15 @@ def test_deblurrer_noise_augmentation_is_seeded_and_changes_the_step(tmp_path):
         results.append(trainer._last[0].clone())
     assert torch.equal(results[0], results[1])
     assert float((results[0] - results[2]).std()) == pytest.approx(0.05, rel=0.2)
+
+
+def test_gan_off_leaves_d_untrained_and_needs_another_critic():
+    trainer = _trainer(["lambda_gan=0", "lambda_swd=100", "lambda_rec=0"])
+    d0 = [p.detach().clone() for p in trainer.D.parameters()]
+    t0 = [p.detach().clone() for p in trainer.T.parameters()]
+    logs = trainer.step(torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32))
+    assert logs["loss/g_gan"] == 0 and logs["loss/d_gan"] == 0 and logs["loss/swd"] > 0
+    assert all(torch.equal(a, b) for a, b in zip(d0, trainer.D.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(t0, trainer.T.parameters()))
+    with pytest.raises(ValueError, match="lambda_swd"):
+        _trainer(["lambda_gan=0"])

@@ -139,7 +139,8 @@ class TranslatorConfig:
     batch, fakes drawn from the pool each time). lambda_swd: weight of a patch-statistics term for
     T, the sliced Wasserstein distance between contrast-normalised `swd_patch` px high-pass
     patches of T(b) and of k at full scale, `swd_projections` random directions
-    (losses/patch_swd.py). k_noise: "none" or "match": K is made from S smoothed by a Gaussian of
+    (losses/patch_swd.py). lambda_gan: weight of the adversarial term (1 in every preset); 0 turns
+    the GAN off (D is then not trained) so that the patch-statistics term is T's only critic. k_noise: "none" or "match": K is made from S smoothed by a Gaussian of
     `k_denoise_sigma` px, blurred, plus fresh noise of the camera's level estimated from S
     (data/known_blur.py), so that B and K differ only in blur.
     """
@@ -194,6 +195,7 @@ class TranslatorConfig:
     update_order: str = "d_first"
     rec_target_resize: str = "bilinear"
     identity_init: bool = False
+    lambda_gan: float = 1.0
     pool_size: int = 0
     d_steps: int = 1
     lambda_swd: float = 0.0

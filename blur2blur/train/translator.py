@@ -106,6 +106,8 @@ class TranslatorTrainer:
             raise ValueError(f"d_steps must be >= 1 and pool_size >= 0, got {cfg.d_steps} and {cfg.pool_size}")
         if cfg.identity_init and cfg.out_kernel:
             raise ValueError("identity_init needs the residual output heads (out_kernel=0)")
+        if cfg.lambda_gan == 0 and cfg.lambda_swd == 0:
+            raise ValueError("with lambda_gan=0 the translator needs another critic: set lambda_swd > 0")
         if cfg.lambda_swd < 0 or cfg.swd_patch < 2 or cfg.swd_projections < 1:
             raise ValueError(f"need lambda_swd >= 0, swd_patch >= 2 and swd_projections >= 1, got "
                              f"{cfg.lambda_swd}, {cfg.swd_patch} and {cfg.swd_projections}")
@@ -208,12 +210,14 @@ class TranslatorTrainer:
         """T's update: fool D at every scale, stay close in content to the input at that scale."""
         cfg = self.cfg
         zero = torch.zeros((), device=b.device)
-        rec = lowpass = idt = swd = zero
-        _set_requires_grad(self.Ds, False)
-        with autocast(self.bf16, self.device):
-            fake_logits = [self._disc(i)(o).float() for i, o in enumerate(outs)]
-        g_gan = gan_loss_g(fake_logits, cfg.gan_mode, reduce=cfg.gan_scale_reduce)
-        g_loss = g_gan
+        rec = lowpass = idt = swd = g_gan = zero
+        g_loss = zero
+        if cfg.lambda_gan > 0:
+            _set_requires_grad(self.Ds, False)
+            with autocast(self.bf16, self.device):
+                fake_logits = [self._disc(i)(o).float() for i, o in enumerate(outs)]
+            g_gan = gan_loss_g(fake_logits, cfg.gan_mode, reduce=cfg.gan_scale_reduce)
+            g_loss = cfg.lambda_gan * g_gan
         if cfg.lambda_rec > 0:  # (the VGG passes are most of a step's cost; skipped at weight 0)
             inputs = [resize_like(b, o, cfg.rec_target_resize) for o in outs]
             with autocast(self.bf16, self.device):  # (the L1 of the features is float32)
@@ -242,7 +246,11 @@ class TranslatorTrainer:
         return {"g_total": g_loss, "g_gan": g_gan, "rec": rec, "lowpass": lowpass, "idt": idt, "swd": swd}
 
     def _d_steps(self, outs, reals, gp_alpha) -> dict[str, torch.Tensor]:
-        """`d_steps` D updates on this batch, each on fakes drawn through the image pool."""
+        """`d_steps` D updates on this batch, each on fakes drawn through the image pool (none
+        when the GAN term is off: D is then not trained)."""
+        if self.cfg.lambda_gan == 0:
+            zero = torch.zeros((), device=outs[-1].device)
+            return {"d_gan": zero, "gp": zero}
         for _ in range(self.cfg.d_steps):
             fakes = self.pool.query([o.detach() for o in outs])
             logs = self._d_step([to_channels_last(f, self.channels_last) for f in fakes], reals, gp_alpha)
