@@ -97,7 +97,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this id runs on this machine (someone else's counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -118,7 +119,7 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
             pid = int(p.name[len(TEMP_PREFIX):].split("-")[0])
         except ValueError:
             continue
-        if not _alive(pid):
+        if not pid_alive(pid):
             p.unlink(missing_ok=True)
             removed.append(p)
     return removed

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from blur2blur.outputs import pid_alive
 from blur2blur.train.state import state_files
 
 # Fields a resumed run may change: the length and schedule end, logging, and speed settings.
@@ -96,16 +97,6 @@ def prepare_run_folder(out_dir: Path, cfg, resume: bool, overwrite: bool) -> Non
                              f"only {', '.join(sorted(RESUMABLE))} may change on resume")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class RunLock:
     """Context manager: an exclusive `out_dir/.lock` (pid and host) for the duration of a run."""
 
@@ -121,7 +112,7 @@ class RunLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 owner = self._owner()
-                if owner and owner.get("host") == me["host"] and _pid_alive(int(owner.get("pid", -1))):
+                if owner and owner.get("host") == me["host"] and pid_alive(int(owner.get("pid", -1))):
                     raise RunFolderError(f"another process (pid {owner['pid']}) is training into "
                                          f"{self.path.parent}; wait for it to finish or stop it") from None
                 if owner and owner.get("host") != me["host"]:
