@@ -7,7 +7,9 @@ PSNR in dB (RGB, uint8-rounded) of: the input, the direct deblurrer, T(y), and B
 the trained discriminator's mean full-resolution logit on the test inputs y, on T(y), on y
 smoothed by a Gaussian of std `--sigma` px (a hand-made translator that only smooths the grain)
 and on K (a D that separates the sets scores K above y); and how far T moved the inputs, the
-mean |T(y) - y| over pixels and channels (0 = T stayed the identity). For a translator with
+mean |T(y) - y| over pixels and channels (0 = T stayed the identity); and the patch-statistics
+critic's distance (losses/patch_swd.py) of y, T(y) and the smoothed y to half of K, beside that
+of K's other half (the estimate's floor). For a translator with
 kernel-prediction heads (`out_kernel`) it also prints where its full-scale kernels sit: the mean
 centre weight ("convex") or the mean pair weight in units of its bound and the fraction of pair
 weights within 1% of the bound ("residual").
@@ -46,6 +48,7 @@ def main() -> None:
     import kornia
 
     from blur2blur.io import list_images, read_image, to_numpy, to_tensor
+    from blur2blur.losses.patch_swd import patch_swd
     from blur2blur.metrics.psnr import psnr
     from blur2blur.nets.weights import load_model
     from blur2blur.train.config import TranslatorConfig, make_config
@@ -84,16 +87,21 @@ def main() -> None:
     heads: list[torch.Tensor] = []  # the full-scale head's raw output, for kernel-prediction translators
     if getattr(b2b.translator, "out_kernel", 0):
         b2b.translator.feat_extract[5].register_forward_hook(lambda m, i, o: heads.append(o.detach().cpu()))
-    for f in list_images(known_set)[:4 * len(tests)]:
-        logits["D(K)"].append(logit(read_image(f)))
+    k_images = [read_image(f) for f in list_images(known_set)[:4 * len(tests)]]
+    for k in k_images:
+        logits["D(K)"].append(logit(k))
+    swd_sets: dict[str, list] = {"y": [], "T(y)": [], smooth_name[2:-1]: []}
     for f in tests:
         gt, y = read_image(root / "data" / "testA_gt" / f.name), read_image(f)
         outs = b2b.run(y)
         logits["D(y)"].append(logit(y))
         logits["D(T(y))"].append(logit(outs["translated"]))
         moved.append(float(abs(outs["translated"] - y).mean()))
-        logits[smooth_name].append(logit(to_numpy(kornia.filters.gaussian_blur2d(
-            to_tensor(y)[None], (size, size), (args.sigma, args.sigma), border_type="reflect"))))
+        smoothed = to_numpy(kornia.filters.gaussian_blur2d(
+            to_tensor(y)[None], (size, size), (args.sigma, args.sigma), border_type="reflect"))
+        logits[smooth_name].append(logit(smoothed))
+        for key, img in zip(swd_sets, (y, outs["translated"], smoothed)):
+            swd_sets[key].append(img)
         rows["input"].append(psnr(y, gt))
         rows["direct"].append(psnr(direct.run(y)["deblurred"], gt))
         rows["T(y)"].append(psnr(outs["translated"], gt))
@@ -107,6 +115,19 @@ def main() -> None:
         print(f"| {name} | {value:.2f} |")
     print("discriminator mean logit: " + ", ".join(f"{k} {v:+.3f}" for k, v in d_means.items()))
     print(f"mean |T(y) - y|: {statistics.fmean(moved):.2e}")
+    # The patch-statistics critic's view (losses/patch_swd.py): distance of each set of test images
+    # to K, against that of a second half of K (the noise floor).
+    def batch(images):
+        h = min(im.shape[0] for im in images)
+        w = min(im.shape[1] for im in images)
+        return torch.stack([to_tensor(im[:h, :w]) for im in images])
+
+    half = len(k_images) // 2
+    k_a, k_b = batch(k_images[:half]), batch(k_images[half:])
+    gen = torch.Generator().manual_seed(0)
+    swd = {key: patch_swd(batch(v), k_a, samples=4096, generator=gen).item() for key, v in swd_sets.items()}
+    swd["K (other half)"] = patch_swd(k_b, k_a, samples=4096, generator=gen).item()
+    print("patch SWD to K (x1e5): " + ", ".join(f"{k} {v * 1e5:.2f}" for k, v in swd.items()))
     if heads:
         T = b2b.translator
         weights = torch.cat([T.kernel_weights(h).transpose(0, 1).flatten(1) for h in heads], dim=1)  # taps x pixels
