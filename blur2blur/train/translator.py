@@ -184,10 +184,10 @@ class TranslatorTrainer:
             if not warmup:
                 g_logs = self._g_step(b, k, outs, reals, iteration)
             d_logs = self._d_steps(outs, reals, gp_alpha)
-        with warnings.catch_warnings():  # T's schedule counts warm-up iterations without a T step
+        with warnings.catch_warnings():  # (T's schedule counts D's warm-up, D's runs with lambda_gan=0)
             warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
             self.sched_t.step()
-        self.sched_d.step()
+            self.sched_d.step()
         self._last = (b[:4].detach(), outs[-1][:4].detach(), k[:4].detach())
         logs = {
             "loss/g_total": g_logs["g_total"].item(),
