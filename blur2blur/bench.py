@@ -230,13 +230,15 @@ def _converter(bench: Bench, translator: Path) -> None:
     tcfg = bench.config("translator")
     start = time.time()
     clf = train_blur_classifier(list_images(bench.data / "trainB"), tcfg.known_profile, progress=bench.progress)
-    disc = load_model(Path(translator).parent / "discriminator").eval()
     inputs = [read_image(f) for f in list_images(bench.data / "testA")]
     converted = [read_image(f) for f in list_images(bench.out / "results" / "blur2blur_translated")]
     with torch.no_grad():
-        bench.ledger["converter"] = {"acc1_input": acc1(disc, inputs), "acc1_converted": acc1(disc, converted),
-                                     "acc2_input": acc2(clf, inputs), "acc2_converted": acc2(clf, converted),
-                                     "classifier_s": round(time.time() - start, 1)}
+        result = {"acc2_input": acc2(clf, inputs), "acc2_converted": acc2(clf, converted),
+                  "classifier_s": round(time.time() - start, 1), "acc1_input": None, "acc1_converted": None}
+        if tcfg.lambda_gan > 0:  # (with lambda_gan=0 the translator has no trained discriminator)
+            disc = load_model(Path(translator).parent / "discriminator").eval()
+            result.update(acc1_input=acc1(disc, inputs), acc1_converted=acc1(disc, converted))
+    bench.ledger["converter"] = result
     bench.save()
 
 
@@ -384,8 +386,10 @@ def write_report(bench: Bench) -> Path:
     conv = bench.ledger.get("converter")
     if conv:
         head = ["images", "Acc1 (translator's D)", "Acc2 (known-blur classifier)"]
-        rows = [["camera's inputs y", f"{conv['acc1_input']:.2f}", f"{conv['acc2_input']:.2f}"],
-                ["converted T(y)", f"{conv['acc1_converted']:.2f}", f"{conv['acc2_converted']:.2f}"]]
+        def cell(v):
+            return "- (no trained D)" if v is None else f"{v:.2f}"
+        rows = [["camera's inputs y", cell(conv["acc1_input"]), cell(conv["acc2_input"])],
+                ["converted T(y)", cell(conv["acc1_converted"]), cell(conv["acc2_converted"])]]
         md += ["## Converter validation (fraction judged to carry the known blur)", "", _markdown(head, rows), ""]
         body.append(f"<h2>Converter validation</h2>{_html_table(head, rows)}")
     if bench.ledger["scores"] and any(k in bench.ledger["scores"] for k in METHODS):
