@@ -45,8 +45,8 @@ METHODS = {
     "upper": "deblurrer trained on the camera's own pairs (upper bound)",
 }
 RATIOS = ((5, 5), (6, 4), (7, 3), (8, 2), (9, 1))
-BACKBONES = {"mimo_unet": [], "unet": ["net=unet", "levels=3"],
-             "nafnet": ["net=nafnet", "width=16", "enc_blk_nums=[1,1,2]", "dec_blk_nums=[1,1,1]"]}
+BACKBONES = {"mimo_unet": [], "unet": ["net=unet", "levels=3", "out_kernel=0"],
+             "nafnet": ["net=nafnet", "width=16", "enc_blk_nums=[1,1,2]", "dec_blk_nums=[1,1,1]", "out_kernel=0"]}
 ALPHAS = (0.25, 0.5, 0.75, 1.0)
 GRID_IMAGES = 4
 

@@ -16,9 +16,11 @@ from tests.conftest import smooth_photo
 
 TINY_DEBLURRER = ["width=8", "enc_blk_nums=[1,1]", "dec_blk_nums=[1,1]", "crop=32", "batch=2",
                   "iters=3", "log_every=1", "save_every=2"]
+# (cpu-small's translator is the patch-statistics one; these tests exercise the adversarial recipe)
+GAN_RECIPE = ["out_kernel=0", "lambda_gan=1", "lambda_swd=0", "lambda_rec=0.8"]
 TINY_TRANSLATOR = ["base_channel=8", "num_res=1", "ndf=8", "n_layers=2", "crop=32", "batch=2",
                    "iters=2", "decay_start=1", "log_every=1", "save_every=2", "perc_weights=random",
-                   "d_warmup=0"]
+                   "d_warmup=0"] + GAN_RECIPE
 
 
 def _write_set(folder, rng, n, size=40):

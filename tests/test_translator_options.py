@@ -38,9 +38,14 @@ def test_new_options_are_off_in_the_published_presets():
         assert {k: getattr(cfg, k) for k in NEW_OPTIONS} == NEW_OPTIONS, preset
     for preset in ("official", "paper", "cpu-small"):
         assert make_config(DeblurrerConfig, preset).noise_curve == ""
-    # cpu-small matches K's grain to the camera's (measured: docs/demo.md, seventh round)
+    # cpu-small: K with the camera's grain, T a convex kernel head trained by the patch-statistics
+    # critic alone (measured: docs/demo.md, seventh round)
     small = make_config(TranslatorConfig, "cpu-small")
-    assert {k: getattr(small, k) for k in NEW_OPTIONS} == NEW_OPTIONS | {"k_noise": "match"}
+    assert {k: getattr(small, k) for k in NEW_OPTIONS} == NEW_OPTIONS | {"k_noise": "match", "lambda_swd": 1000.0}
+    assert (small.lambda_gan, small.lambda_rec, small.out_kernel, small.kernel_mode) == (0.0, 0.0, 5, "convex")
+    for preset in ("official", "paper"):
+        cfg = make_config(TranslatorConfig, preset)
+        assert (cfg.lambda_gan, cfg.out_kernel) == (1.0, 0)
 
 
 @pytest.mark.parametrize("net", [[], ["net=unet", "levels=2"],
