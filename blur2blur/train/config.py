@@ -485,7 +485,9 @@ def _coerce(cls_name: str, name: str, kind: str, value):
         return value
     if kind == "str":
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise bad("a text value")
+            choices = CHOICES.get(name)
+            raise bad(f"one of {', '.join(c or repr(c) for c in choices)}" if choices else "a text value"
+                      + (" (YAML reads yes/no/on/off as true/false)" if isinstance(value, bool) else ""))
         return str(value)
     if kind.startswith("list["):
         if not isinstance(value, (list, tuple)):

@@ -81,6 +81,8 @@ def run_training(recipe: Recipe, cfg, out_dir: str | Path, preset: str | None, i
     run with FloatingPointError and writes nothing after it, so the last checkpoint stays good.
     """
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RunFolderError(f"the run folder {out_dir} is an existing file: choose a folder path")
     with RunLock(out_dir) if info.is_main else contextlib.nullcontext():
         if info.is_main:
             prepare_run_folder(out_dir, cfg, resume, overwrite)
