@@ -347,7 +347,7 @@ def _plot(path: Path, title: str, labels: list[str], values: list[float], line: 
     if line:
         ax.set_ylabel("PSNR (dB)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # (long method names stay inside the image)
     plt.close(fig)
     return True
 
