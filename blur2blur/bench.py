@@ -159,14 +159,10 @@ def _known_set(bench: Bench, seed: int) -> Path:
 
 
 def _direct(bench: Bench) -> Path:
-    import dataclasses
-
+    from blur2blur.data.known_blur import with_known_grain
     from blur2blur.train.deblurrer import train_deblurrer
 
-    cfg = bench.config("deblurrer")
-    curve = bench.out / "known_blur_set" / "noise_curve.json"
-    if curve.is_file():  # (K carries the camera's grain: so does the known deblurrer's training)
-        cfg = dataclasses.replace(cfg, noise_curve=str(curve))
+    cfg = with_known_grain(bench.config("deblurrer"), bench.out / "known_blur_set")
     return bench.trained("direct", "deblurrer", lambda run, resume: train_deblurrer(
         bench.data / "trainC", bench.data / "trainD", run, cfg, bench.preset, bench.device, bench.progress, resume))
 
@@ -242,12 +238,18 @@ def _converter(bench: Bench, translator: Path) -> None:
     bench.save()
 
 
+def _known_of(known_set: Path, sharp: list[Path]) -> list[Path]:
+    """The members of K made from the given sharp images (K's files are `<stem>_k<v>.png`)."""
+    stems = {f.stem for f in sharp}
+    return [f for f in list_images(known_set) if f.stem.rsplit("_k", 1)[0] in stems]
+
+
 def _ratio(bench: Bench, known_set: Path, direct: Path) -> None:
     b_files, s_files = list_images(bench.data / "trainA"), list_images(bench.data / "trainB")
     total = min(min(len(b_files) / (b / 10), len(s_files) / (s / 10)) for b, s in RATIOS)
     for b, s in RATIOS:
         nb, ns = max(1, int(total * b / 10)), max(1, int(total * s / 10))
-        k_files = [f for f in list_images(known_set) if f.stem.rsplit("_k", 1)[0] in {x.stem for x in s_files[:ns]}]
+        k_files = _known_of(known_set, s_files[:ns])
         name = f"ratio_{b}_{s}"
         t = _translator(bench, name, known_set, blurry=b_files[:nb], known=k_files)
         bench.score(name, direct, t)
@@ -268,8 +270,7 @@ def _size(bench: Bench, known_set: Path, direct: Path) -> None:
     b_files, s_files = list_images(bench.data / "trainA"), list_images(bench.data / "trainB")
     for alpha in ALPHAS:
         nb, ns = max(1, round(alpha * len(b_files))), max(1, round(alpha * len(s_files)))
-        stems = {x.stem for x in s_files[:ns]}
-        k_files = [f for f in list_images(known_set) if f.stem.rsplit("_k", 1)[0] in stems]
+        k_files = _known_of(known_set, s_files[:ns])
         name = f"size_{alpha:g}"
         t = _translator(bench, name, known_set, blurry=b_files[:nb], known=k_files)
         bench.score(name, direct, t)

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 import shutil
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from blur2blur.data.known_blur import build_known_blur_set
+from blur2blur.data.known_blur import build_known_blur_set, with_known_grain
 from blur2blur.infer.pipeline import DeblurPipeline
 from blur2blur.io import list_images, read_image, write_image
 from blur2blur.outputs import atomic_write_text, guard_output
@@ -100,8 +99,7 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
     build_known_blur_set(data / "trainB", known_set, tcfg.known_profile, tcfg.k_variants, seed,
                          progress=progress, match_noise=match, denoise_sigma=tcfg.k_denoise_sigma)
     stage("known_set", s)
-    # With K's grain matched to the camera's, the known deblurrer learns that grain too.
-    dcfg_known = dataclasses.replace(dcfg, noise_curve=str(known_set / "noise_curve.json")) if match else dcfg
+    dcfg_known = with_known_grain(dcfg, known_set)  # (K's grain, when matched, is learnt too)
 
     runs = out / "runs"
     s = time.time()

@@ -77,6 +77,15 @@ def build_known_blur_set(
     return written
 
 
+def with_known_grain(deblurrer_cfg, known_set: str | Path):
+    """The known deblurrer's config, trained with K's grain when K was made with `match_noise`
+    (its `noise_curve.json` exists), else unchanged."""
+    import dataclasses
+
+    curve = Path(known_set) / "noise_curve.json"
+    return dataclasses.replace(deblurrer_cfg, noise_curve=str(curve)) if curve.is_file() else deblurrer_cfg
+
+
 def _smooth(img: np.ndarray, sigma: float) -> np.ndarray:
     """HxWx3 image smoothed by a Gaussian of std `sigma` px (reflected border); 0 = unchanged."""
     if sigma <= 0:

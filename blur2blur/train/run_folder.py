@@ -65,8 +65,6 @@ def prepare_run_folder(out_dir: Path, cfg, resume: bool, overwrite: bool) -> Non
 
     if resume and overwrite:
         raise RunFolderError("--resume and --overwrite contradict each other: choose one")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise RunFolderError(f"the run folder {out_dir} is an existing file: choose a folder path")
     if not holds_run(out_dir):
         return
     if overwrite:
