@@ -106,3 +106,26 @@ def test_converter_validation_classifier_and_accuracies(tmp_path):
     assert acc2(a, images) in (0.0, 0.25, 0.5, 0.75, 1.0)
     disc = build_network("patchgan", input_nc=3, ndf=4, n_layers=1).eval()
     assert acc1(disc, images) in (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def test_classifier_heldout_accuracy_is_balanced_and_labelled(tmp_path):
+    # each held-out image is shown known-blurred first, then other-blurred: a classifier answering
+    # (known, other) in turn is always right, one answering the reverse always wrong, a constant
+    # one at chance whatever its answer
+    from blur2blur.metrics.converter import classifier_accuracy
+
+    class Scripted(torch.nn.Module):
+        def __init__(self, answers):
+            super().__init__()
+            self.w, self.answers, self.calls = torch.nn.Parameter(torch.zeros(1)), answers, 0
+
+        def forward(self, x):
+            self.calls += 1
+            return torch.full((x.shape[0],), self.answers[(self.calls - 1) % len(self.answers)])
+
+    rng = np.random.default_rng(0)
+    files = [write_image(tmp_path / f"s{i}.png", smooth_photo(rng, 32, 32)) for i in range(3)]
+    assert classifier_accuracy(Scripted([1.0, -1.0]), files) == 1.0
+    assert classifier_accuracy(Scripted([-1.0, 1.0]), files) == 0.0
+    assert classifier_accuracy(Scripted([1.0]), files) == 0.5
+    assert classifier_accuracy(Scripted([-1.0]), files) == 0.5

@@ -39,6 +39,7 @@ def test_bench_all_parts_report_and_resume(tmp_path, monkeypatch):
     for key in ["ratio_5_5", "ratio_9_1", "backbone_unet", "backbone_nafnet", "size_0.25", "size_1"]:
         assert key in ledger["scores"], key
     assert 0 <= ledger["converter"]["acc2_converted"] <= 1
+    assert 0 <= ledger["converter"]["classifier_heldout"] <= 1
     page = (out / "report" / "index.html").read_text()
     refs = re.findall(r'src="([^"]+)"', page)
     assert refs and all((out / "report" / r).is_file() for r in refs)

@@ -34,3 +34,20 @@ def test_config_round_trip(tmp_path):
     cfg = make_config(TranslatorConfig, "paper", ["iters=7"])
     save_config(cfg, tmp_path / "c.yaml", "paper")
     assert load_config(tmp_path / "c.yaml") == cfg
+
+
+def test_every_config_has_every_preset_and_cpu_medium_sits_between():
+    from blur2blur.train.config import PRESETS, KernelConfig, validate_config
+
+    for cls in PRESETS:  # (the kernel network has no bench, hence no cpu-medium)
+        assert {"official", "paper", "cpu-small"} <= set(PRESETS[cls])
+        assert ("cpu-medium" in PRESETS[cls]) == (cls is not KernelConfig)
+    for cls in PRESETS:
+        for preset in PRESETS[cls]:
+            validate_config(make_config(cls, preset))
+    small, medium, official = (make_config(DeblurrerConfig, p) for p in ("cpu-small", "cpu-medium", "official"))
+    assert small.crop < medium.crop < official.crop and small.iters < medium.iters < official.iters
+    assert len(small.enc_blk_nums) < len(medium.enc_blk_nums) == len(official.enc_blk_nums)
+    t_small, t_medium = make_config(TranslatorConfig, "cpu-small"), make_config(TranslatorConfig, "cpu-medium")
+    assert t_medium.crop > t_small.crop and t_medium.iters > t_small.iters
+    assert (t_medium.lambda_gan, t_medium.lambda_swd, t_medium.out_kernel) == (0.0, 1000.0, 5)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from blur2blur.data.datasets import UnpairedCrops
-from blur2blur.io import to_numpy, to_tensor
+from blur2blur.io import read_image, to_numpy, to_tensor
 from blur2blur.nets.resnet_classifier import ResNetClassifier
 
 
@@ -68,6 +68,25 @@ def train_blur_classifier(sharp_files: list[Path], known_profile: str = "known",
         loss.backward()
         opt.step()
     return net.eval()
+
+
+@torch.no_grad()
+def classifier_accuracy(classifier: ResNetClassifier, sharp_files: list[Path], known_profile: str = "known",
+                        seed: int = 1) -> float:
+    """Balanced accuracy of the Acc2 classifier on held-out images (`sharp_files`, e.g. the test
+    set's ground truth, which it never trained on): each blurred once with the known profile and
+    once with other blur. Near 0.5 means Acc2 says nothing yet (too few training steps)."""
+    from blur2blur.simulate import Camera, load_profile
+
+    gen = torch.Generator().manual_seed(seed)
+    camera = Camera(load_profile(known_profile))
+    device = next(classifier.parameters()).device
+    hits = []
+    for f in sharp_files:
+        x = to_tensor(read_image(f))[None]
+        hits.append(float(classifier(_known(x, camera, gen).to(device))[0]) > 0)
+        hits.append(float(classifier(_other(x, gen).to(device))[0]) <= 0)
+    return float(np.mean(hits))
 
 
 @torch.no_grad()

@@ -318,6 +318,10 @@ PRESETS: dict[type, dict[str, dict[str, Any]]] = {
         "paper": {},
         "cpu-small": {"ngf": 16, "n_blocks": 3, "ndf": 32, "n_layers": 2, "crop": 64, "batch": 4,
                       "iters": 800, "decay_start": 400, "log_every": 50, "save_every": 400},
+        # About three times cpu-small's steps, same networks: what `blur2blur bench --preset
+        # cpu-medium` can afford in its hour (docs/bench.md).
+        "cpu-medium": {"ngf": 16, "n_blocks": 3, "ndf": 32, "n_layers": 2, "crop": 64, "batch": 4,
+                       "iters": 2400, "decay_start": 1200, "log_every": 100, "save_every": 800},
     },
     KernelConfig: {
         "official": {},
@@ -353,6 +357,22 @@ PRESETS: dict[type, dict[str, dict[str, Any]]] = {
             "lr": 2e-3,
             "grad_clip": 0.5,
             "log_every": 50,
+            "save_every": 500,
+        },
+        # Between cpu-small and official, sized for `blur2blur bench --preset cpu-medium` in about
+        # an hour on 2 cores: a fourth NAFNet level (receptive field for blurs of ~10-20 px),
+        # 96 px crops, 1500 steps (about 4x cpu-small's compute per deblurrer; docs/bench.md).
+        "cpu-medium": {
+            "width": 16,
+            "enc_blk_nums": [1, 1, 1, 2],
+            "middle_blk_num": 2,
+            "dec_blk_nums": [1, 1, 1, 1],
+            "crop": 96,
+            "batch": 8,
+            "iters": 1500,
+            "lr": 2e-3,
+            "grad_clip": 0.5,
+            "log_every": 100,
             "save_every": 500,
         },
     },
@@ -407,6 +427,9 @@ PRESETS: dict[type, dict[str, dict[str, Any]]] = {
         },
     },
 }
+# cpu-medium's translator: cpu-small's recipe on 96 px crops for 1200 steps.
+PRESETS[TranslatorConfig]["cpu-medium"] = {**PRESETS[TranslatorConfig]["cpu-small"], "crop": 96, "iters": 1200,
+                                           "decay_start": 600, "log_every": 100, "save_every": 400}
 
 
 def make_config(cls: type, preset: str = "official", overrides: list[str] | dict | None = None):
