@@ -45,8 +45,12 @@ METHODS = {
     "upper": "deblurrer trained on the camera's own pairs (upper bound)",
 }
 RATIOS = ((5, 5), (6, 4), (7, 3), (8, 2), (9, 1))
-BACKBONES = {"mimo_unet": [], "unet": ["net=unet", "levels=3", "out_kernel=0"],
-             "nafnet": ["net=nafnet", "width=16", "enc_blk_nums=[1,1,2]", "dec_blk_nums=[1,1,1]", "out_kernel=0"]}
+# U-Net and NAFNet output images (the kernel head is MIMO-UNet's): they get the low-pass colour
+# anchor, since a patch-statistics critic alone leaves colour free (docs/bench.md: without it a
+# U-Net T turned whites pink).
+_IMAGE_HEAD = ["out_kernel=0", "lambda_lowpass=1"]
+BACKBONES = {"mimo_unet": [], "unet": ["net=unet", "levels=3"] + _IMAGE_HEAD,
+             "nafnet": ["net=nafnet", "width=16", "enc_blk_nums=[1,1,2]", "dec_blk_nums=[1,1,1]"] + _IMAGE_HEAD}
 ALPHAS = (0.25, 0.5, 0.75, 1.0)
 GRID_IMAGES = 4
 
