@@ -13,7 +13,9 @@ camera's test set:
 - ratio: Blur2Blur with B:S proportions 5:5 to 9:1 (subsets of equal total size of the table2
   B and S sets);
 - backbone: Blur2Blur with MIMO-UNet, U-Net and NAFNet translators;
-- size: Blur2Blur with a fraction alpha (0.25 to 1.0) of B and S.
+- size: Blur2Blur with a fraction alpha (0.25 to 1.0) of B and S;
+- seeds: Blur2Blur (table2's translator) trained again with other seeds: the spread against
+  which the ablations' differences are to be read.
 Each part can run alone; everything lands in `out/` and an interrupted bench resumes where it
 stopped (finished runs are reused, unfinished ones resumed from their checkpoints). The report is
 `out/report/README.md` and a self-contained `out/report/index.html` (tables, image grids, plots).
@@ -33,7 +35,7 @@ from tqdm.auto import tqdm
 from blur2blur.io import list_images, read_image, write_image
 from blur2blur.outputs import atomic_write_text, guard_output
 
-PARTS = ("table2", "ratio", "backbone", "size")
+PARTS = ("table2", "ratio", "backbone", "size", "seeds")
 METHODS = {
     "direct": "known deblurrer applied directly",
     "linear": "deblurrer trained on S with random linear motion",
@@ -52,6 +54,7 @@ _IMAGE_HEAD = ["out_kernel=0", "lambda_lowpass=1"]
 BACKBONES = {"mimo_unet": [], "unet": ["net=unet", "levels=3"] + _IMAGE_HEAD,
              "nafnet": ["net=nafnet", "width=16", "enc_blk_nums=[1,1,2]", "dec_blk_nums=[1,1,1]"] + _IMAGE_HEAD}
 ALPHAS = (0.25, 0.5, 0.75, 1.0)
+SEEDS = (1, 2, 3)  # (table2's Blur2Blur run is seed 0)
 GRID_IMAGES = 4
 
 
@@ -145,7 +148,8 @@ def run_bench(out: str | Path = "bench_out", photos: str | Path | None = None, p
     known_set = _known_set(bench, seed)
     direct = _direct(bench)
     for part in parts:
-        {"table2": _table2, "ratio": _ratio, "backbone": _backbone, "size": _size}[part](bench, known_set, direct)
+        {"table2": _table2, "ratio": _ratio, "backbone": _backbone, "size": _size,
+         "seeds": _seeds}[part](bench, known_set, direct)
     write_report(bench)
     return bench.ledger
 
@@ -286,6 +290,12 @@ def _size(bench: Bench, known_set: Path, direct: Path) -> None:
         bench.score(name, direct, t)
 
 
+def _seeds(bench: Bench, known_set: Path, direct: Path) -> None:
+    for seed in SEEDS:
+        name = f"seed_{seed}"
+        bench.score(name, direct, _translator(bench, name, known_set, [f"seed={seed}"]))
+
+
 # ----------------------------------------------------------------------------- report
 
 def _fmt(key: str, v) -> str:
@@ -334,6 +344,8 @@ def _sections(bench: Bench) -> list[tuple[str, list[str], list[list[str]], str]]
         ("Translator backbone ablation (Blur2Blur)",
          *_rows(bench, [(_backbone_run(n), n) for n in BACKBONES]), "backbone"),
         ("Data size ablation (Blur2Blur)", *_rows(bench, [(f"size_{a:g}", f"alpha = {a:g}") for a in ALPHAS]), "size"),
+        ("Blur2Blur across training seeds (the spread to read the ablations against)",
+         *_rows(bench, [("blur2blur", "seed 0 (Table 2)")] + [(f"seed_{s}", f"seed {s}") for s in SEEDS]), "seeds"),
     ]
 
 

@@ -178,8 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--photos", help="folder of sharp colour photos (default: photos bundled with scikit-image)")
     p.add_argument("--out", default="bench_out", help="output folder (default bench_out); rerun to resume")
     p.add_argument("--preset", default="cpu-small", help="config preset of every network: cpu-small (default) or cpu-medium (about an hour on 2 cores)")
-    p.add_argument("--parts", nargs="+", default=["table2", "ratio", "backbone", "size"],
-                   choices=["table2", "ratio", "backbone", "size"], help="parts to run (default all)")
+    from blur2blur.bench import PARTS
+
+    p.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS, help="parts to run (default all)")
     p.add_argument("--tile", type=_count(16), default=96, help="side (px) of the scenes cut from each photo")
     p.add_argument("--seed", type=_count(0), default=0)
     p.add_argument("--device", default="auto")

@@ -36,14 +36,17 @@ def test_bench_all_parts_report_and_resume(tmp_path, monkeypatch):
     out = tmp_path / "bench"
     ledger = bench_mod.run_bench(out, tmp_path / "photos", tile=32, device="cpu", progress=False, overrides=TINY)
     assert set(bench_mod.METHODS) <= set(ledger["scores"])
-    for key in ["ratio_5_5", "ratio_9_1", "backbone_unet", "backbone_nafnet", "size_0.25", "size_1"]:
+    for key in ["ratio_5_5", "ratio_9_1", "backbone_unet", "backbone_nafnet", "size_0.25", "size_1", "seed_1", "seed_3"]:
         assert key in ledger["scores"], key
     assert 0 <= ledger["converter"]["acc2_converted"] <= 1
     assert 0 <= ledger["converter"]["classifier_heldout"] <= 1
     page = (out / "report" / "index.html").read_text()
     refs = re.findall(r'src="([^"]+)"', page)
     assert refs and all((out / "report" / r).is_file() for r in refs)
-    assert "Table 2" in page and "B:S" in page and "alpha" in page
+    assert "Table 2" in page and "B:S" in page and "alpha" in page and "seeds" in page
+    import yaml
+    assert [yaml.safe_load((out / "runs" / r / "config.yaml").read_text())["config"]["seed"]
+            for r in ("blur2blur", "seed_1", "seed_2")] == [0, 1, 2]
     md = (out / "report" / "README.md").read_text()
     assert "| known deblurrer applied directly |" in md
 
