@@ -360,16 +360,17 @@ PRESETS: dict[type, dict[str, dict[str, Any]]] = {
             "save_every": 500,
         },
         # Between cpu-small and official, sized for `blur2blur bench --preset cpu-medium` in about
-        # an hour on 2 cores: a fourth NAFNet level (receptive field for blurs of ~10-20 px),
-        # 96 px crops, 1500 steps (about 4x cpu-small's compute per deblurrer; docs/bench.md).
+        # an hour: a fourth NAFNet level (receptive field for blurs of ~10-20 px) and 2.5x the
+        # steps, on cpu-small's 64 px crops (96 px crops overfitted the 96 px scenes of the
+        # bundled photos: docs/bench.md).
         "cpu-medium": {
             "width": 16,
             "enc_blk_nums": [1, 1, 1, 2],
             "middle_blk_num": 2,
             "dec_blk_nums": [1, 1, 1, 1],
-            "crop": 96,
+            "crop": 64,
             "batch": 8,
-            "iters": 1500,
+            "iters": 2500,
             "lr": 2e-3,
             "grad_clip": 0.5,
             "log_every": 100,
