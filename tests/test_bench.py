@@ -48,7 +48,10 @@ def test_bench_all_parts_report_and_resume(tmp_path, monkeypatch):
     assert [yaml.safe_load((out / "runs" / r / "config.yaml").read_text())["config"]["seed"]
             for r in ("blur2blur", "seed_1", "seed_2")] == [0, 1, 2]
     md = (out / "report" / "README.md").read_text()
-    assert "| known deblurrer applied directly |" in md
+    assert "| known deblurrer applied directly |" in md and "| blurry input (no deblurring) |" in md
+    from blur2blur.metrics.evaluate import evaluate_folders
+    inputs = evaluate_folders(out / "data" / "testA", out / "data" / "testA_gt")["mean"]["psnr"]
+    assert ledger["scores"]["input"]["mean"]["psnr"] == pytest.approx(inputs)
 
     # resume: nothing is trained again, the scores stay
     times = dict(ledger["times_s"])
