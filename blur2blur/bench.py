@@ -357,7 +357,8 @@ def _sections(bench: Bench) -> list[tuple[str, list[str], list[list[str]], str]]
          *_rows(bench, [(_backbone_run(n), n) for n in BACKBONES]), "backbone"),
         ("Data size ablation (Blur2Blur)", *_rows(bench, [(f"size_{a:g}", f"alpha = {a:g}") for a in ALPHAS]), "size"),
         ("Blur2Blur across training seeds (the spread to read the ablations against)",
-         *_rows(bench, [("blur2blur", "seed 0 (Table 2)")] + [(f"seed_{s}", f"seed {s}") for s in SEEDS]), "seeds"),
+         *_rows(bench, [("blur2blur", "seed 0 (Table 2)")] + [(f"seed_{s}", f"seed {s}") for s in SEEDS]),
+         "seeds"),
     ]
 
 

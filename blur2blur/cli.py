@@ -13,7 +13,8 @@ from pathlib import Path
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run folder (config, logs, checkpoints)")
-    p.add_argument("--preset", default="cpu-small", help="cpu-small (default), cpu-medium (not train-kernels), official or paper")
+    p.add_argument("--preset", default="cpu-small",
+                   help="cpu-small (default), cpu-medium (not train-kernels), official or paper")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set iters=2000 --set lr=1e-4 (repeatable)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
@@ -177,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="the paper's Table 2 and ablations on simulated cameras, with an HTML report")
     p.add_argument("--photos", help="folder of sharp colour photos (default: photos bundled with scikit-image)")
     p.add_argument("--out", default="bench_out", help="output folder (default bench_out); rerun to resume")
-    p.add_argument("--preset", default="cpu-small", help="config preset of every network: cpu-small (default) or cpu-medium (about an hour on 2 cores)")
+    p.add_argument("--preset", default="cpu-small",
+                   help="config preset of every network: cpu-small (default) or cpu-medium (about 4x its compute)")
     from blur2blur.bench import PARTS
 
     p.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS, help="parts to run (default all)")

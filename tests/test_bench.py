@@ -36,7 +36,8 @@ def test_bench_all_parts_report_and_resume(tmp_path, monkeypatch):
     out = tmp_path / "bench"
     ledger = bench_mod.run_bench(out, tmp_path / "photos", tile=32, device="cpu", progress=False, overrides=TINY)
     assert set(bench_mod.METHODS) <= set(ledger["scores"])
-    for key in ["ratio_5_5", "ratio_9_1", "backbone_unet", "backbone_nafnet", "size_0.25", "size_1", "seed_1", "seed_3"]:
+    for key in ["ratio_5_5", "ratio_9_1", "backbone_unet", "backbone_nafnet", "size_0.25", "size_1",
+                "seed_1", "seed_3"]:
         assert key in ledger["scores"], key
     assert 0 <= ledger["converter"]["acc2_converted"] <= 1
     assert 0 <= ledger["converter"]["classifier_heldout"] <= 1
