@@ -318,8 +318,7 @@ PRESETS: dict[type, dict[str, dict[str, Any]]] = {
         "paper": {},
         "cpu-small": {"ngf": 16, "n_blocks": 3, "ndf": 32, "n_layers": 2, "crop": 64, "batch": 4,
                       "iters": 800, "decay_start": 400, "log_every": 50, "save_every": 400},
-        # About three times cpu-small's steps, same networks: what `blur2blur bench --preset
-        # cpu-medium` can afford in its hour (docs/bench.md).
+        # Three times cpu-small's steps, same networks (`blur2blur bench --preset cpu-medium`).
         "cpu-medium": {"ngf": 16, "n_blocks": 3, "ndf": 32, "n_layers": 2, "crop": 64, "batch": 4,
                        "iters": 2400, "decay_start": 1200, "log_every": 100, "save_every": 800},
     },
@@ -359,8 +358,8 @@ PRESETS: dict[type, dict[str, dict[str, Any]]] = {
             "log_every": 50,
             "save_every": 500,
         },
-        # Between cpu-small and official, sized for `blur2blur bench --preset cpu-medium` in about
-        # an hour: a fourth NAFNet level (receptive field for blurs of ~10-20 px) and 2.5x the
+        # Between cpu-small and official, for `blur2blur bench --preset cpu-medium` (about four
+        # times cpu-small's compute per deblurrer): a fourth NAFNet level (receptive field for blurs of ~10-20 px) and 2.5x the
         # steps, on cpu-small's 64 px crops (96 px crops overfitted the 96 px scenes of the
         # bundled photos: docs/bench.md).
         "cpu-medium": {
