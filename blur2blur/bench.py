@@ -96,7 +96,6 @@ class Bench:
         if key in self.ledger["scores"]:
             return self.ledger["scores"][key]
         from blur2blur.infer.pipeline import DeblurPipeline
-        from blur2blur.metrics.evaluate import evaluate_folders
 
         pipe = DeblurPipeline.from_checkpoints(deblurrer, translator, self.device)
         folder = self.out / "results" / key
@@ -106,20 +105,19 @@ class Bench:
             write_image(folder / f"{f.stem}.png", outs["deblurred"])
             if "translated" in outs:
                 write_image(self.out / "results" / f"{key}_translated" / f"{f.stem}.png", outs["translated"])
+        return self._evaluate(key, folder)
+
+    def score_inputs(self) -> dict:
+        """The blurry test inputs themselves against the ground truth (Table 2's first row)."""
+        return self.ledger["scores"].get("input") or self._evaluate("input", self.data / "testA")
+
+    def _evaluate(self, key: str, folder: Path) -> dict:
+        from blur2blur.metrics.evaluate import evaluate_folders
+
         res = evaluate_folders(folder, self.data / "testA_gt", lpips=self.lpips())
         self.ledger["scores"][key] = {"mean": res["mean"], "labels": res["labels"]}
         self.save()
         return self.ledger["scores"][key]
-
-    def score_inputs(self) -> dict:
-        """The blurry test inputs themselves against the ground truth (Table 2's first row)."""
-        if "input" not in self.ledger["scores"]:
-            from blur2blur.metrics.evaluate import evaluate_folders
-
-            res = evaluate_folders(self.data / "testA", self.data / "testA_gt", lpips=self.lpips())
-            self.ledger["scores"]["input"] = {"mean": res["mean"], "labels": res["labels"]}
-            self.save()
-        return self.ledger["scores"]["input"]
 
     def lpips(self):
         if not hasattr(self, "_lpips"):

@@ -6,8 +6,10 @@ import re
 
 import numpy as np
 import pytest
+import yaml
 
 from blur2blur.io import write_image
+from blur2blur.metrics.evaluate import evaluate_folders
 from tests.conftest import smooth_photo
 
 TINY = {
@@ -45,12 +47,10 @@ def test_bench_all_parts_report_and_resume(tmp_path, monkeypatch):
     refs = re.findall(r'src="([^"]+)"', page)
     assert refs and all((out / "report" / r).is_file() for r in refs)
     assert "Table 2" in page and "B:S" in page and "alpha" in page and "seeds" in page
-    import yaml
     assert [yaml.safe_load((out / "runs" / r / "config.yaml").read_text())["config"]["seed"]
             for r in ("blur2blur", "seed_1", "seed_2")] == [0, 1, 2]
     md = (out / "report" / "README.md").read_text()
     assert "| known deblurrer applied directly |" in md and "| blurry input (no deblurring) |" in md
-    from blur2blur.metrics.evaluate import evaluate_folders
     inputs = evaluate_folders(out / "data" / "testA", out / "data" / "testA_gt")["mean"]["psnr"]
     assert ledger["scores"]["input"]["mean"]["psnr"] == pytest.approx(inputs)
 

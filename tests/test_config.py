@@ -36,7 +36,7 @@ def test_config_round_trip(tmp_path):
     assert load_config(tmp_path / "c.yaml") == cfg
 
 
-def test_every_config_has_every_preset_and_cpu_medium_sits_between():
+def test_presets_of_every_config_and_cpu_medium_sits_between():
     from blur2blur.train.config import PRESETS, KernelConfig, validate_config
 
     for cls in PRESETS:  # (the kernel network has no bench, hence no cpu-medium)

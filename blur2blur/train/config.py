@@ -359,9 +359,9 @@ PRESETS: dict[type, dict[str, dict[str, Any]]] = {
             "save_every": 500,
         },
         # Between cpu-small and official, for `blur2blur bench --preset cpu-medium` (about four
-        # times cpu-small's compute per deblurrer): a fourth NAFNet level (receptive field for blurs of ~10-20 px) and 2.5x the
-        # steps, on cpu-small's 64 px crops (96 px crops overfitted the 96 px scenes of the
-        # bundled photos: docs/bench.md).
+        # times cpu-small's compute per deblurrer): a fourth NAFNet level (receptive field for
+        # blurs of ~10-20 px) and 2.5x the steps, on cpu-small's 64 px crops (96 px crops
+        # overfitted the 96 px scenes of the bundled photos: docs/bench.md).
         "cpu-medium": {
             "width": 16,
             "enc_blk_nums": [1, 1, 1, 2],
