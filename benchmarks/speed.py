@@ -11,7 +11,8 @@ Variants (every work item is run by each, round after round, so drift hits all a
 Rows: the translator training step (official preset at 128/256 px, batch 1 and 4; cpu-small at
 its own crop and batch), the deblurrer training step (cpu-small; official NAFNet width 32 at
 256 px, batch given), and inference at 256x256, 1280x720 and 4000x3000 (tiled, 1024 px tiles,
-64 px overlap) of the translator (MIMO-UNet), NAFNet width 32 and 64 and translator + NAFNet-32.
+64 px overlap) of the translator (MIMO-UNet), NAFNet width 32 and 64 and translator + NAFNet-32,
+and `blur2blur deblur` of a 1280x720 video (frames per second, decoding and H.264 encoding included).
 Columns: median seconds and range over the timed rounds, items per second, peak extra memory
 during the call (resident set above the level before it; CUDA: peak allocated), GFLOP of the
 work (convolutions and matrix products, counted once with torch's FlopCounterMode) and the
@@ -116,11 +117,12 @@ class Work:
     """One row group: `make(variant)` returns a zero-argument callable doing one unit of work."""
 
     name: str
-    unit: str  # "it" (training iterations) or "img" (images)
+    unit: str  # "it" (training iterations), "img" (images) or "frame" (video frames)
     make: Callable[[dict], Callable[[], object]]
     flops: Callable[[], float]
     rounds: int = 3
     variants: tuple[str, ...] = ()
+    items: int = 1  # units of work per call (frames of a video row)
     times: dict[str, list[float]] = field(default_factory=dict)
     memory: dict[str, float] = field(default_factory=dict)
 
@@ -321,9 +323,44 @@ def works(device, args) -> list[Work]:
             tiled = " (tiled)" if h * w > TILE * TILE else ""
             rows.append(Work(f"inference {label}, {w}x{h}{tiled}", "img", b, f, rounds=rounds,
                              variants=variants))
+    if not args.quick:
+        b, f = video_deblur(device, 720, 1280, VIDEO_FRAMES)
+        rows.append(Work(f"video deblur (blur2blur deblur), translator + NAFNet-32, {VIDEO_FRAMES} frames of "
+                         "1280x720, decode + encode included", "frame", b, f, rounds=1,
+                         variants=("float32", "amp=auto"), items=VIDEO_FRAMES))
     if args.only:
         rows = [r for r in rows if any(word in r.name for word in args.only)]
     return rows
+
+
+VIDEO_FRAMES = 6
+
+
+def video_deblur(device, h: int, w: int, frames: int):
+    """`blur2blur deblur` on a clip of `frames` frames (decode, both networks, H.264 encode)."""
+    import tempfile
+
+    from blur2blur.video.deblur import deblur_video
+    from blur2blur.video.io import VideoWriter
+
+    folder = Path(tempfile.mkdtemp(prefix="b2b-speed-"))
+    clip = folder / "clip.mp4"
+    gen = torch.Generator().manual_seed(2)
+    base = F.interpolate(torch.rand(1, 3, h // 16, w // 16 + frames, generator=gen), scale_factor=16, mode="bilinear")
+    with VideoWriter(clip, w, h, 30) as writer:
+        for i in range(frames):  # a slow pan over a smooth random scene
+            writer.write(base[0, :, :, 16 * i:16 * i + w].permute(1, 2, 0).numpy())
+
+    def build(variant: dict):
+        deb, tra = _nets("both")
+        pipe = DeblurPipeline(deb, tra, device=device, tile=0, **variant)
+        return lambda: deblur_video(pipe, clip, folder / "out.mp4", progress=False, overwrite=True, batch=1)
+
+    def flops() -> float:
+        per_frame = inference(device, "both", h, w)[1]()
+        return per_frame * frames
+
+    return build, flops
 
 
 def measure(work: Work, device: torch.device) -> None:
@@ -387,7 +424,7 @@ def main() -> None:
             rate = gflop / med
             frac = rate / (ceil16 if bf16 else ceil32)
             speedup = f"{ref / med:.2f}x" if ref else "—"
-            print(f"| {work.name} | {v} | {med:.3f} | {min(ts):.3f}-{max(ts):.3f} | {1 / med:.3f} {work.unit} | "
+            print(f"| {work.name} | {v} | {med:.3f} | {min(ts):.3f}-{max(ts):.3f} | {work.items / med:.3f} {work.unit} | "
                   f"{work.memory[v]:.0f} | {gflop:.0f} | {rate:.0f} | {100 * frac:.0f}% | {speedup} |", flush=True)
         print(f"  ({work.name}: {time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
 

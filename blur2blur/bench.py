@@ -163,15 +163,11 @@ def run_bench(out: str | Path = "bench_out", photos: str | Path | None = None, p
 
 
 def _known_set(bench: Bench, seed: int) -> Path:
-    from blur2blur.data.known_blur import build_known_blur_set
+    from blur2blur.train.translator import build_known_set
 
-    tcfg = bench.config("translator")
-    k = bench.out / "known_blur_set"
-    if not (k / "manifest.json").is_file():
-        build_known_blur_set(bench.data / "trainB", k, tcfg.known_profile, tcfg.k_variants, seed,
-                             progress=bench.progress, match_noise=tcfg.k_noise == "match",
-                             denoise_sigma=tcfg.k_denoise_sigma)
-    return k
+    tcfg = bench.config("translator", [f"seed={seed}"])
+    return build_known_set(tcfg, bench.data, bench.out / "known_blur_set", device=bench.device,
+                           progress=bench.progress)
 
 
 def _direct(bench: Bench) -> Path:
@@ -242,18 +238,19 @@ def _converter(bench: Bench, translator: Path) -> None:
     import torch
 
     from blur2blur.metrics.converter import acc1, acc2, classifier_accuracy, train_blur_classifier
+    from blur2blur.train.translator import known_profile_of
     from blur2blur.nets.weights import load_model
 
     tcfg = bench.config("translator")
+    profile = known_profile_of(tcfg, bench.data)
     start = time.time()
-    clf = train_blur_classifier(list_images(bench.data / "trainB"), tcfg.known_profile, progress=bench.progress)
+    clf = train_blur_classifier(list_images(bench.data / "trainB"), profile, progress=bench.progress)
     inputs = [read_image(f) for f in list_images(bench.data / "testA")]
     converted = [read_image(f) for f in list_images(bench.out / "results" / "blur2blur_translated")]
     with torch.no_grad():
         result = {"acc2_input": acc2(clf, inputs), "acc2_converted": acc2(clf, converted),
                   "classifier_s": round(time.time() - start, 1), "acc1_input": None, "acc1_converted": None,
-                  "classifier_heldout": classifier_accuracy(clf, list_images(bench.data / "testA_gt"),
-                                                            tcfg.known_profile)}
+                  "classifier_heldout": classifier_accuracy(clf, list_images(bench.data / "testA_gt"), profile)}
         if tcfg.lambda_gan > 0:  # (with lambda_gan=0 the translator has no trained discriminator)
             disc = load_model(Path(translator).parent / "discriminator").eval()
             result.update(acc1_input=acc1(disc, inputs), acc1_converted=acc1(disc, converted))

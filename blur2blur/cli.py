@@ -38,6 +38,16 @@ def _count(minimum: int):
     return parse
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def _tile_arg(text: str):
     if text == "auto":
         return text
@@ -86,11 +96,60 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-bad", action="store_true",
                    help="leave out photos that cannot be read (each is named) instead of failing")
 
-    p = sub.add_parser("known-set", help="build the known-blur set K from the camera's sharp images")
+    p = sub.add_parser("prepare", help="captures (videos or image folders) of your camera to a dataset layout")
+    p.add_argument("--blurry", action="append", required=True, metavar="PATH",
+                   help="a blurry video, a folder of videos or a folder of images (repeatable)")
+    p.add_argument("--sharp", action="append", required=True, metavar="PATH",
+                   help="a sharp video, a folder of videos or a folder of images (repeatable)")
+    p.add_argument("--out", required=True, help="dataset root to create (trainA, trainB, trainC, trainD, testA)")
+    p.add_argument("--known", help="a paired known set: trainC + trainD, or GoPro's SCENE/blur + SCENE/sharp "
+                   "(linked, not copied); without it the known pairs are simulated from sharp frames")
+    p.add_argument("--known-profile", default="known", help="profile that simulates the known pairs without --known")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--every", type=_count(1), default=1, help="keep every N-th frame (default 1)")
+    g.add_argument("--fps", type=_positive_float, help="keep this many frames per second of video")
+    p.add_argument("--max-frames", type=_count(1), help="at most this many frames per video")
+    p.add_argument("--long-side", type=_count(16), help="shrink frames to this longer side (px)")
+    p.add_argument("--dedup", type=float, default=0.01,
+                   help="drop a frame whose 64 px grey thumbnail differs from the last kept one by less "
+                        "than this mean absolute difference (a camera at rest; 0 = keep all; default 0.01)")
+    p.add_argument("--test-videos", nargs="+", default=[], metavar="NAME",
+                   help="blurry videos (file names or stems) whose frames form the test set")
+    p.add_argument("--test-fraction", type=float, default=0.2,
+                   help="share of the blurry videos held out whole as the test set (default 0.2)")
+    p.add_argument("--check-labels", action="store_true",
+                   help="list frames whose blur score contradicts their label")
+    p.add_argument("--drop-mislabelled", action="store_true", help="leave those frames out")
+    p.add_argument("--format", choices=["png", "jpg"], default="png", help="image format of the frames")
+    p.add_argument("--seed", type=_count(0), default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("simulate-video", help="a simulated handheld clip of a photo, with ground truth")
+    p.add_argument("photo", help="a sharp photo")
+    p.add_argument("out", help="output folder (clip.mp4, sharp.mp4, gt/, clip.json)")
+    p.add_argument("--profile", default="unknown", help="camera profile (shipped name or YAML path)")
+    p.add_argument("--frames", type=_count(2), default=48)
+    p.add_argument("--size", default="256x192", help="frame size WxH (even numbers)")
+    p.add_argument("--fps", type=_positive_float, default=24.0)
+    p.add_argument("--blur-size", type=_count(16),
+                   help="take the profile's blur lengths as for an image of this longer side (px)")
+    p.add_argument("--audio", action="store_true", help="add a quiet audio track")
+    p.add_argument("--seed", type=_count(0), default=0)
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("known-set", help="build the known-blur set K (from the camera's sharp images, or "
+                       "from the known domain's blurry images with --from-known)")
     p.add_argument("sharp", help="the camera's sharp images (trainB)")
     p.add_argument("out", help="output folder for K")
-    p.add_argument("--profile", default="known", help="known-domain camera profile")
-    p.add_argument("--variants", type=_count(1), default=4, help="blur draws per sharp image")
+    p.add_argument("--profile", default="known", help="known-domain camera profile (simulated K)")
+    p.add_argument("--from-known", metavar="DIR",
+                   help="take K from the known domain's own blurry images (e.g. ROOT/trainC) instead of "
+                        "simulating the known blur on SHARP")
+    p.add_argument("--match-noise", action="store_true",
+                   help="give K fresh grain of the camera's level, estimated from SHARP")
+    p.add_argument("--variants", type=_count(1), default=4, help="blur (or grain) draws per image")
     p.add_argument("--seed", type=_count(0), default=0)
 
     p = sub.add_parser("train-deblurrer", help="train a NAFNet deblurrer on paired images")
@@ -142,9 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--no-progress", action="store_true")
     q.add_argument("--device", default="auto")
 
-    p = sub.add_parser("deblur", help="deblur an image or a folder: deblurrer(translator(y))")
-    p.add_argument("input", help="image file or folder")
-    p.add_argument("out", help="output folder")
+    p = sub.add_parser("deblur", help="deblur an image, a folder of images or a video: deblurrer(translator(y))")
+    p.add_argument("input", help="image file, folder of images, or video file")
+    p.add_argument("out", help="output folder (images); for a video, the output video file (or a folder "
+                   "to write INPUT's name into)")
     p.add_argument("--deblurrer", required=True,
                    help="deblurrer: our checkpoint (path without extension) or an official file")
     p.add_argument("--official", help="configuration of an official --deblurrer file: "
@@ -160,6 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (1024 px tiles above 1.5 MP), 0 (whole images) or a tile side in px "
                         "(multiple of 16)")
     p.add_argument("--tile-overlap", type=_count(0), default=64, help="feathered overlap of tiles in px")
+    p.add_argument("--crf", type=_count(0), default=18,
+                   help="video: H.264 quality, 0 (lossless) .. 51 (default 18, visually lossless)")
+    p.add_argument("--compare", action="store_true", help="video: write input | result side by side")
+    p.add_argument("--frames", metavar="DIR", help="video: also write the result frames as PNGs to DIR")
+    p.add_argument("--batch", type=_count(1), default=4, help="video: frames per network call")
+    p.add_argument("--overwrite", action="store_true", help="video: replace an existing output video")
+    p.add_argument("--no-progress", action="store_true")
 
     p = sub.add_parser("evaluate", help="PSNR, SSIM (both conventions), LPIPS vs ground truth; NIQE without it")
     p.add_argument("pred", help="folder of images to evaluate")
@@ -311,10 +378,51 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(json.dumps(counts, indent=1))
         return 0
 
-    if cmd == "known-set":
-        from blur2blur.data.known_blur import build_known_blur_set
+    if cmd == "prepare":
+        from blur2blur.video.prepare import PrepareOptions, prepare_dataset
 
-        written = build_known_blur_set(args.sharp, args.out, args.profile, args.variants, args.seed)
+        opts = PrepareOptions(every=args.every, fps=args.fps, max_frames=args.max_frames, long_side=args.long_side,
+                              dedup=args.dedup, test_videos=args.test_videos, test_fraction=args.test_fraction,
+                              known_profile=args.known_profile, check_labels=args.check_labels,
+                              drop_mislabelled=args.drop_mislabelled, image_format=args.format, seed=args.seed)
+        summary = prepare_dataset(args.blurry, args.sharp, args.out, args.known, opts,
+                                  progress=not args.no_progress, overwrite=args.overwrite)
+        for src in summary["sources"]:
+            print(f"{src['label']:6s} {src['name']}: {src['frames_written']} frames -> {src['split']}"
+                  f" ({src['duplicates_dropped']} near-duplicates dropped)")
+        print("counts: " + ", ".join(f"{k} {v}" for k, v in summary["counts"].items()))
+        check = summary["label_check"]
+        if check:
+            for rel, why in sorted(check["flagged"].items()):
+                print(f"label check: {rel}: {why}")
+            print(f"label check: {len(check['flagged'])} frame(s) flagged"
+                  + (" and left out" if args.drop_mislabelled else "") + (f"; {check['warning']}" if check["warning"] else ""))
+        print(f"dataset written to {args.out} (manifest.json); next: blur2blur check-data {args.out}")
+        return 0
+
+    if cmd == "simulate-video":
+        from blur2blur.video.simulate import simulate_clip
+
+        try:
+            width, height = (int(v) for v in args.size.lower().split("x"))
+        except ValueError:
+            raise ValueError(f"--size must be WxH such as 256x192, got {args.size!r}") from None
+        meta = simulate_clip(args.photo, args.out, args.profile, args.frames, width, height, args.fps, args.seed,
+                             blur_size=args.blur_size, audio=args.audio, progress=not args.no_progress,
+                             overwrite=args.overwrite)
+        print(f"wrote {args.out}/clip.mp4 ({meta['n_frames']} frames of {width}x{height}) and its ground truth")
+        return 0
+
+    if cmd == "known-set":
+        from blur2blur.data.known_blur import build_known_blur_set, build_known_set_from_domain
+
+        if args.from_known:
+            written = build_known_set_from_domain(args.from_known, args.out,
+                                                  args.sharp if args.match_noise else None, args.variants,
+                                                  args.seed)
+        else:
+            written = build_known_blur_set(args.sharp, args.out, args.profile, args.variants, args.seed,
+                                           match_noise=args.match_noise)
         print(f"wrote {len(written)} known-blur images to {args.out}")
         return 0
 
@@ -367,7 +475,22 @@ def _dispatch(args: argparse.Namespace) -> int:
                                                deblurrer_official=args.official, tlc=args.tlc,
                                                amp=args.amp, tile=args.tile,
                                                tile_overlap=args.tile_overlap)
-        written = pipe.run_folder(args.input, args.out, save_translated=args.save_translated)
+        from blur2blur.video.io import is_video
+
+        if Path(args.input).is_file() and is_video(args.input):
+            from blur2blur.video.deblur import deblur_video
+
+            out = Path(args.out)
+            if out.is_dir() or not is_video(out):
+                out = out / (Path(args.input).stem + ".mp4")
+            result = deblur_video(pipe, args.input, out, crf=args.crf, compare=args.compare,
+                                  frames_dir=args.frames, batch=args.batch, progress=not args.no_progress,
+                                  overwrite=args.overwrite)
+            print(f"wrote {result['path']}: {result['frames']} frames in {result['seconds']:.1f} s "
+                  f"({result['fps']:.2f} frames/s)")
+            return 0
+        written = pipe.run_folder(args.input, args.out, save_translated=args.save_translated,
+                                  progress=not args.no_progress)
         print(f"wrote {len(written)} image(s) to {args.out}")
         return 0
 

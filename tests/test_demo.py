@@ -36,3 +36,6 @@ def test_demo_runs_end_to_end(tmp_path, photo_dir):
     assert profiles["known"]["name"] == "my_known" and profiles["unknown"]["name"] == "unknown"
     k_manifest = json.loads((out / "known_blur_set" / "manifest.json").read_text())
     assert {entry["profile"] for entry in k_manifest.values()} == {"my_known"}
+    # the translator run was checked on held-out images and says what it exported
+    check = json.loads((out / "runs" / "translator" / "translator_check.json").read_text())
+    assert check["decision"]["exported"] in ("trained", "identity")

@@ -20,7 +20,7 @@ TINY_DEBLURRER = ["width=8", "enc_blk_nums=[1,1]", "dec_blk_nums=[1,1]", "crop=3
 GAN_RECIPE = ["out_kernel=0", "lambda_gan=1", "lambda_swd=0", "lambda_rec=0.8"]
 TINY_TRANSLATOR = ["base_channel=8", "num_res=1", "ndf=8", "n_layers=2", "crop=32", "batch=2",
                    "iters=2", "decay_start=1", "log_every=1", "save_every=2", "perc_weights=random",
-                   "d_warmup=0"] + GAN_RECIPE
+                   "d_warmup=0", "val_fraction=0"] + GAN_RECIPE  # (the check: test_translator_check.py)
 
 
 def _write_set(folder, rng, n, size=40):
@@ -256,7 +256,12 @@ def test_translator_backbones_and_bf16_autocast(net):
 
 
 def test_k_source_auto_prefers_transfer_when_a_kernel_network_is_given(tmp_path):
-    from blur2blur.train.translator import resolve_k_source
+    from blur2blur.simulate import load_profile
+    from blur2blur.train.translator import known_profile_of, resolve_k_source
+
+    def np_kernels(folder):
+        np.save(folder / "k.npy", np.ones((1, 5, 5), np.float32) / 25)
+        return folder / "k.npy"
 
     cfg = make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR)
     assert cfg.k_source == "auto"
@@ -264,11 +269,20 @@ def test_k_source_auto_prefers_transfer_when_a_kernel_network_is_given(tmp_path)
         assert resolve_k_source(cfg, tmp_path) == "simulate"
     (tmp_path / "trainC").mkdir()
     (tmp_path / "trainD").mkdir()
-    with pytest.warns(UserWarning, match="kernels train"):
-        assert resolve_k_source(cfg, tmp_path) == "simulate"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert resolve_k_source(cfg, tmp_path, known_set=tmp_path / "K") == "simulate"
+        # known pairs without a kernel network: K from the known domain itself (issue #19, item 4)
+        assert resolve_k_source(cfg, tmp_path) == "known"
+        assert resolve_k_source(cfg, tmp_path, known_set=tmp_path / "K") == "known"
+        simulate = make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + ["k_source=simulate"])
+        assert resolve_k_source(simulate, tmp_path) == "simulate"
+        assert known_profile_of(simulate, tmp_path) == "known"
+        # ... unless make-dataset made the pairs: then S with the very profile that blurred them
+        levin = load_profile("levin", kernels=np_kernels(tmp_path))
+        (tmp_path / "manifest.json").write_text(json.dumps({"profiles": {"known": levin.to_dict()}}))
+        assert resolve_k_source(cfg, tmp_path) == "simulate"
+        assert known_profile_of(cfg, tmp_path) == levin
+        assert known_profile_of(make_config(TranslatorConfig, "cpu-small", ["known_profile=known"]), tmp_path) == "known"
         with_wizard = make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + ["kernel_wizard=w"])
         assert resolve_k_source(with_wizard, tmp_path) == "transfer"
         online = make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + ["k_source=online"])

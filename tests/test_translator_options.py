@@ -42,6 +42,11 @@ def test_new_options_are_off_in_the_published_presets():
     # critic alone (measured: docs/demo.md, seventh round)
     small = make_config(TranslatorConfig, "cpu-small")
     assert {k: getattr(small, k) for k in NEW_OPTIONS} == NEW_OPTIONS | {"k_noise": "match", "lambda_swd": 1000.0}
+    # ... against a bank of K's patches, with Adam (0.9, 0.999) and an average of T's weights (issue #19)
+    assert (small.swd_bank, small.swd_samples, small.betas, small.ema_decay) == (32768, 4096, [0.9, 0.999], 0.99)
+    for preset in ("official", "paper"):
+        cfg = make_config(TranslatorConfig, preset)
+        assert (cfg.swd_bank, cfg.swd_samples, cfg.ema_decay, cfg.k_batch) == (0, 1024, 0.0, 0)
     assert (small.lambda_gan, small.lambda_rec, small.out_kernel, small.kernel_mode) == (0.0, 0.0, 5, "convex")
     for preset in ("official", "paper"):
         cfg = make_config(TranslatorConfig, preset)
@@ -168,7 +173,7 @@ def test_patch_swd_ranks_blur_and_ignores_contrast():
     patch_swd(x, blur(sharp_b), generator=torch.Generator().manual_seed(0)).backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     with pytest.raises(ValueError):
-        sliced_wasserstein(torch.rand(4, 3), torch.rand(5, 3))
+        sliced_wasserstein(torch.rand(4, 3), torch.rand(5, 2))
     with pytest.raises(ValueError, match="patch"):
         highpass_patches(torch.rand(1, 3, 8, 8), 7)
 
@@ -238,6 +243,37 @@ def test_known_set_with_matched_noise_has_fresh_grain_of_the_cameras_level(tmp_p
     assert all(np.array_equal(read_image(a), read_image(b)) for a, b in zip(matched, again))
     assert json.loads((tmp_path / "K1" / "manifest.json").read_text())["s0_k0.png"]["match_noise"] is True
     assert len(list_images(tmp_path / "K1")) == 3
+
+
+def test_known_set_from_the_known_domain_is_its_blurry_images_with_the_cameras_grain(tmp_path, capsys):
+    from blur2blur.cli import main
+    from blur2blur.data.known_blur import build_known_set_from_domain
+
+    rng = np.random.default_rng(0)
+    sharp, known = tmp_path / "S", tmp_path / "C"
+    for i in range(3):
+        write_image(sharp / f"s{i}.png", np.clip(smooth_photo(rng, 64, 64) + rng.normal(0, 0.03, (64, 64, 3)), 0, 1))
+        write_image(known / f"c{i}.png", smooth_photo(rng, 48, 56))
+    # without the camera's sharp images: trainC as it is, one copy each
+    copies = build_known_set_from_domain(known, tmp_path / "K0", progress=False)
+    assert [f.name for f in copies] == ["c0_k0.png", "c1_k0.png", "c2_k0.png"]
+    assert all(np.array_equal(read_image(a), read_image(b)) for a, b in zip(copies, list_images(known)))
+    # with them: `variants` copies of each, each with fresh grain of the camera's level
+    noisy = build_known_set_from_domain(known, tmp_path / "K1", sharp, variants=2, seed=3, progress=False)
+    assert len(noisy) == 6 and (tmp_path / "K1" / "noise_curve.json").is_file()
+    diff = read_image(noisy[0]) - read_image(known / "c0.png")
+    assert 0.015 < float(diff.std()) < 0.05 and not np.array_equal(read_image(noisy[0]), read_image(noisy[1]))
+    manifest = json.loads((tmp_path / "K1" / "manifest.json").read_text())
+    assert manifest["c0_k1.png"]["source"] == str(known / "c0.png") and manifest["c0_k1.png"]["match_noise"]
+    again = build_known_set_from_domain(known, tmp_path / "K2", sharp, variants=2, seed=3, progress=False)
+    assert all(np.array_equal(read_image(a), read_image(b)) for a, b in zip(noisy, again))
+    # the command line does the same
+    assert main(["known-set", str(sharp), str(tmp_path / "K3"), "--from-known", str(known), "--match-noise",
+                 "--variants", "2", "--seed", "3"]) == 0
+    assert all(np.array_equal(read_image(a), read_image(b)) for a, b in zip(noisy, list_images(tmp_path / "K3")))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="known-domain blurry images"):
+        build_known_set_from_domain(tmp_path / "empty", tmp_path / "K4", progress=False)
 
 
 def test_deblurrer_noise_augmentation_is_seeded_and_changes_the_step(tmp_path):

@@ -9,6 +9,12 @@ replaced by fresh grain: the camera's noise level function is estimated from S
 (`simulate.noise_model`), each image is smoothed by a Gaussian of `denoise_sigma` px before the
 blur, and fresh noise of the estimated level is added after it. Then B and K share fresh,
 camera-like grain and differ only in blur (issue #12, item 3).
+
+`build_known_set_from_domain` makes K from the known domain itself instead: the known paired
+set's blurry images (trainC), with the camera's grain added the same way when matched. That K is
+exactly what the known deblurrer is trained on (with the same grain: `with_known_grain`), whatever
+camera or simulator made the known set; the patch-statistics critic compares contrast-normalised
+luma detail, so the other scenes and colours of trainC matter little to it (issue #19, item 4).
 """
 
 from __future__ import annotations
@@ -72,6 +78,55 @@ def build_known_blur_set(
             write_image(out, to_numpy(curve.add(blurred, torch.Generator().manual_seed(job_seed))[0]))
         manifest[out.name] = {"source": str(src), "profile": camera.profile.name, "seed": job_seed,
                               "match_noise": match_noise}
+        written.append(out)
+    atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=1))
+    return written
+
+
+def build_known_set_from_domain(
+    known_blur_dir: str | Path,
+    out_dir: str | Path,
+    sharp_dir: str | Path | None = None,
+    variants: int = 1,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[Path]:
+    """K = the known domain's own blurry images (`known_blur_dir`, e.g. trainC), written to
+    `out_dir` as `<stem>_k<v>.png`, `variants` per image. With `sharp_dir` (the camera's sharp
+    images S) each copy gets fresh noise of the camera's level estimated from S, and the curve is
+    written to `out_dir/noise_curve.json` (so the known deblurrer learns the same grain); without
+    it the images are copied as they are (one variant). Deterministic for a seed; manifest.json
+    as `build_known_blur_set`."""
+    files = list_images(known_blur_dir)
+    if not files:
+        raise ValueError(f"no known-domain blurry images in {known_blur_dir} to take the known-blur set from")
+    if variants < 1:
+        raise ValueError(f"variants must be >= 1, got {variants}")
+    out_dir = Path(out_dir)
+    sources = [known_blur_dir] + ([sharp_dir] if sharp_dir is not None else [])
+    guard_output(out_dir, sources, "known-blur set folder")
+    output_names(files, template="{stem}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    curve = None
+    if sharp_dir is not None:
+        sharp = list_images(sharp_dir)
+        if not sharp:
+            raise ValueError(f"no sharp images in {sharp_dir} to estimate the camera's noise from")
+        curve = estimate_noise_curve(read_image(f) for f in sharp)
+        curve.to_json(out_dir / "noise_curve.json")
+    else:
+        variants = 1
+    manifest, written = {}, []
+    jobs = [(i, f, v) for i, f in enumerate(files) for v in range(variants)]
+    for i, src, v in tqdm(jobs, desc="known-blur set K (known domain)", disable=not progress, dynamic_ncols=True):
+        job_seed = seed * 1_000_003 + i * 101 + v
+        out = out_dir / f"{src.stem}_k{v}.png"
+        img = read_image(src)
+        if curve is not None:
+            img = to_numpy(curve.add(to_tensor(img)[None], torch.Generator().manual_seed(job_seed))[0])
+        write_image(out, img)
+        manifest[out.name] = {"source": str(src), "profile": "known domain", "seed": job_seed,
+                              "match_noise": curve is not None}
         written.append(out)
     atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=1))
     return written

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
+from .identity import IdentityTranslator
 from .kernel_space import KernelWizard
 from .mimo_unet import MIMOUNet
 from .multiscale import ThreeScales
@@ -23,6 +24,7 @@ NETWORKS: dict[str, type] = {
     "kernel_wizard": KernelWizard,
     "resnet_generator": ResnetGenerator,
     "resnet_classifier": ResNetClassifier,
+    "identity_translator": IdentityTranslator,
 }
 
 

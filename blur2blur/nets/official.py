@@ -29,8 +29,8 @@ OFFICIAL: dict[str, tuple[str, dict]] = {
 
 # What each saved network is for, by its registered name.
 ROLES = {"nafnet": "deblurrer", "restormer": "deblurrer", "mimo_unet": "translator", "unet": "translator",
-         "nafnet_3scales": "translator", "patchgan": "discriminator", "kernel_wizard": "kernel network",
-         "resnet_generator": "deblurrer", "resnet_classifier": "blur classifier"}  # (CycleGAN / DualGAN generator B -> S: a deblurrer)
+         "nafnet_3scales": "translator", "identity_translator": "translator", "patchgan": "discriminator",
+         "kernel_wizard": "kernel network", "resnet_generator": "deblurrer", "resnet_classifier": "blur classifier"}  # (CycleGAN / DualGAN generator B -> S: a deblurrer)
 
 
 def load_network(path: str | os.PathLike, official: str | None = None, tlc: bool = False,

@@ -313,7 +313,10 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
     meta = read_model_meta(path)
     model = build_network(meta["network"], **meta.get("kwargs", {}))
     weights = Path(str(_base(path)) + ".safetensors")
-    load_weights(model, weights, strict=True)
+    if model.state_dict():
+        load_weights(model, weights, strict=True)
+    elif not weights.is_file():  # (a network without weights, e.g. the identity translator)
+        raise FileNotFoundError(f"{weights} is missing")
     bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise ValueError(f"{weights} holds NaN or infinite weights ({', '.join(bad[:3])}"

@@ -240,3 +240,17 @@ def make_dataset(photos, out_root, known: str | os.PathLike | CameraProfile = "k
                 "profiles": {k: c.profile.to_dict() for k, c in cams.items()}, "files": entries}
     atomic_write_text(out_root / "manifest.json", json.dumps(manifest, indent=1))
     return counts
+
+
+def recorded_profile(root: str | os.PathLike, role: str = "known") -> CameraProfile | None:
+    """The camera profile that made the `role` ("known" or "unknown") images of a layout written
+    by `make_dataset` (read from its manifest.json), or None for any other layout."""
+    path = Path(root) / "manifest.json"
+    try:
+        data = json.loads(path.read_text())["profiles"][role]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        return CameraProfile(**data)
+    except (TypeError, ValueError):
+        return None

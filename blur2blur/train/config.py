@@ -94,10 +94,13 @@ class TranslatorConfig:
     net: "mimo_unet" (num_res 8; 20 = MIMO-UNet+), "unet" (levels), or "nafnet" (width, blocks;
     its quarter/half outputs are the full output resized). gan_mode: vanilla | hinge | lsgan |
     wgan. k_source: where the known-blur set K comes from: "simulate" (the simulator's
-    `known_profile` applied to S), "transfer" (bkse blur transfer from trainC/trainD with the
-    kernel network `kernel_wizard`, built once), "online" (a fresh transfer every step), or
-    "auto" (default): "transfer" when `kernel_wizard` is given and the layout has known pairs,
-    else "simulate" with a warning that says so.
+    `known_profile` applied to S; "" = the profile that made the layout's known pairs, recorded by
+    make-dataset, else the shipped "known"), "known" (the known domain's own blurry images,
+    trainC), "transfer" (bkse blur transfer from trainC/trainD with the kernel network
+    `kernel_wizard`, built once), "online" (a fresh transfer every step), or "auto" (default):
+    with known pairs, "transfer" when `kernel_wizard` is given, else "simulate" when make-dataset
+    recorded their profile, else "known"; without, "simulate" with a warning
+    (train/translator.py resolve_k_source).
     Curriculum (paper): per batch, only the `curriculum_order` ("blurriest" or "sharpest")
     fraction of the camera crops, ranked by variance of the Laplacian, is optimised; the fraction
     grows linearly from `curriculum_start` to 1 at iteration `curriculum_until`.
@@ -140,9 +143,25 @@ class TranslatorConfig:
     T, the sliced Wasserstein distance between contrast-normalised `swd_patch` px high-pass
     patches of T(b) and of k at full scale, `swd_projections` random directions
     (losses/patch_swd.py). lambda_gan: weight of the adversarial term (1 in every preset); 0 turns
-    the GAN off (D is then not trained) so that the patch-statistics term is T's only critic. k_noise: "none" or "match": K is made from S smoothed by a Gaussian of
-    `k_denoise_sigma` px, blurred, plus fresh noise of the camera's level estimated from S
-    (data/known_blur.py), so that B and K differ only in blur.
+    the GAN off (D is then not trained) so that the patch-statistics term is T's only critic.
+    k_noise: "none" or "match": K is made from S smoothed by a Gaussian of `k_denoise_sigma` px,
+    blurred, plus fresh noise of the camera's level estimated from S (data/known_blur.py), so
+    that B and K differ only in blur (with k_source "known": trainC plus that noise).
+
+    The patch-statistics term's estimate (issue #19): `swd_samples` random patches of T(b) per
+    step (0 = all), against this step's K crops (`swd_bank` 0) or against a bank of `swd_bank`
+    patches of all of K projected once on a fixed pool of directions (losses/patch_swd.py
+    PatchBank), of which `swd_projections` are drawn per step. k_batch: K crops per step
+    (0 = `batch`). kernel_logit_scale: the convex kernel head's logit scale (nets/mimo_unet.py).
+
+    The label-free check (issue #19; train/translator_check.py): `val_fraction` of B and of K
+    (whole scenes, at most 64 files each) is held out; every `val_every` iterations (0 = only at
+    the end) and at the end the translator is scored by the patch-statistics distance of
+    T(B_val) to K_val. The exported translator is the best-scoring evaluation (`val_keep`
+    "best") or the last one ("last"); if its score is not at least `val_margin` (a fraction)
+    below the identity's, the run exports the identity translator instead and warns
+    (`identity_fallback`; false: export it anyway, with the warning). val_fraction 0: train on
+    all of B and K, no check.
     """
 
     net: str = "mimo_unet"
@@ -201,12 +220,16 @@ class TranslatorConfig:
     lambda_swd: float = 0.0
     swd_patch: int = 7
     swd_projections: int = 128
+    swd_samples: int = 1024
+    swd_bank: int = 0
+    k_batch: int = 0
+    kernel_logit_scale: float = 4.0
     amp: str = "auto"
     channels_last: bool = True
     k_source: str = "auto"
     k_noise: str = "none"
     k_denoise_sigma: float = 1.0
-    known_profile: str = "known"
+    known_profile: str = ""
     kernel_wizard: str = ""
     k_variants: int = 4
     hflip: float = 0.5
@@ -217,13 +240,19 @@ class TranslatorConfig:
     num_workers: int = 0
     log_every: int = 100
     save_every: int = 5000
+    val_fraction: float = 0.1
+    val_every: int = 100
+    val_margin: float = 0.02
+    val_keep: str = "best"
+    identity_fallback: bool = True
 
     def net_kwargs(self) -> dict[str, Any]:
         if self.out_kernel and self.net != "mimo_unet":
             raise ValueError(f"out_kernel needs net=mimo_unet, got net={self.net!r}")
         if self.net == "mimo_unet":
             kw = {"base_channel": self.base_channel, "num_res": self.num_res}
-            return kw | ({"out_kernel": self.out_kernel, "kernel_mode": self.kernel_mode} if self.out_kernel else {})
+            return kw | ({"out_kernel": self.out_kernel, "kernel_mode": self.kernel_mode,
+                          "logit_scale": self.kernel_logit_scale} if self.out_kernel else {})
         if self.net == "unet":
             return {"base_channel": self.base_channel, "levels": self.levels}
         if self.net == "nafnet":
@@ -424,6 +453,13 @@ PRESETS: dict[type, dict[str, dict[str, Any]]] = {
             "lambda_gan": 0.0,
             "lambda_swd": 1000.0,
             "lambda_rec": 0.0,
+            # A loss that decreases in every run (issue #19): T(b)'s patches against a bank of all
+            # of K's (the per-batch estimate's noise buried the signal), Adam's first moment
+            # averaged over ~10 steps, an average of T's weights exported (docs/demo.md, eighth round)
+            "swd_bank": 32768,
+            "swd_samples": 4096,
+            "betas": [0.9, 0.999],
+            "ema_decay": 0.99,
         },
     },
 }
@@ -460,9 +496,10 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "curriculum_order": ("blurriest", "sharpest"),
     "update_order": ("d_first", "g_first"),
     "rec_target_resize": ("bilinear", "nearest"),
-    "k_source": ("auto", "simulate", "transfer", "online"),
+    "k_source": ("auto", "simulate", "known", "transfer", "online"),
     "k_noise": ("none", "match"),
     "kernel_mode": ("convex", "residual"),
+    "val_keep": ("best", "last"),
     "synthesis": ("", "linear", "bsrgan", "rsblur"),
     "method": ("cyclegan", "dualgan"),
 }
@@ -474,6 +511,7 @@ _AT_LEAST_ONE = {"iters", "save_every", "log_every", "batch", "crop", "width", "
                  "swd_projections", "d_steps", "restormer_dim"}
 _OPEN = {"lr", "init_gain", "adam_eps", "charbonnier_eps"}  # > 0
 _UNIT = {"hflip", "vflip", "rot90", "jitter", "curriculum_start"}  # in [0, 1]
+_BELOW_ONE = {"val_fraction", "val_margin"}  # in [0, 1)
 
 
 class ConfigError(ValueError):
@@ -544,7 +582,7 @@ def validate_config(cfg):
                 check(v > 0, field_name, "must be greater than 0")
             elif field_name in _UNIT:
                 check(0 <= v <= 1, field_name, "must be in [0, 1]")
-            elif field_name == "ema_decay":
+            elif field_name == "ema_decay" or field_name in _BELOW_ONE:
                 check(0 <= v < 1, field_name, "must be in [0, 1)")
             else:
                 check(v >= 0, field_name, "must not be negative")

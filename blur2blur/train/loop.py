@@ -60,6 +60,12 @@ class Recipe:
         """One optimisation step; returns scalars to log (losses must be finite)."""
         raise NotImplementedError
 
+    def validate(self, iteration: int) -> dict[str, float]:
+        """Scalars of a check run after `iteration` completed iterations, every `cfg.val_every`
+        iterations (when the config has that field and it is > 0) and after the last one, on the
+        main process only, before that iteration's checkpoint and export (optional)."""
+        return {}
+
     def export(self, out_dir: Path, iteration: int) -> Path:
         """Write inference checkpoints (safetensors + JSON); return the main one's path stem."""
         raise NotImplementedError
@@ -138,6 +144,11 @@ def _run(recipe: Recipe, cfg, out_dir: Path, preset: str | None, info: DistInfo,
                     log.scalars(done, means)
                     bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in list(means.items())[:4]})
                 sums, count = {}, 0
+            val_every = getattr(cfg, "val_every", 0)
+            if info.is_main and ((val_every and done % val_every == 0) or done == cfg.iters):
+                checked = recipe.validate(done)
+                if checked:
+                    log.scalars(done, checked)
             if done % cfg.save_every == 0 or done == cfg.iters:
                 if info.is_main:
                     save_state(ckpt_dir, done, _state(recipe))

@@ -26,7 +26,7 @@ from blur2blur.outputs import pid_alive
 from blur2blur.train.state import state_files
 
 # Fields a resumed run may change: the length and schedule end, logging, and speed settings.
-RESUMABLE = frozenset({"iters", "save_every", "log_every", "num_workers", "amp", "channels_last"})
+RESUMABLE = frozenset({"iters", "save_every", "log_every", "val_every", "num_workers", "amp", "channels_last"})
 LOCK_NAME = ".lock"
 
 

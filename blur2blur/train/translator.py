@@ -8,8 +8,8 @@ regularises D. Every choice comes from a `TranslatorConfig` (see its presets).
 
 from __future__ import annotations
 
+import json
 import warnings
-
 from pathlib import Path
 
 import torch
@@ -19,22 +19,26 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from blur2blur.data.augment import Augment
 from blur2blur.data.datasets import UnpairedCrops
-from blur2blur.data.sampling import mix_seed
+from blur2blur.data.holdout import holdout_split
+from blur2blur.data.sampling import SeededBatches, mix_seed
 from blur2blur.device import seed_everything
 from blur2blur.io import list_images
 from blur2blur.losses.gan import gan_loss_d, gan_loss_g, gradient_penalty
-from blur2blur.losses.patch_swd import patch_swd
+from blur2blur.losses.patch_swd import PatchBank, patch_swd
 from blur2blur.losses.perceptual import PerceptualLoss
 from blur2blur.losses.pixel import l1, lowpass_l1
 from blur2blur.nets import build_network
+from blur2blur.nets.identity import IdentityTranslator
 from blur2blur.nets.patchgan import init_weights
 from blur2blur.nets.weights import save_model
+from blur2blur.outputs import atomic_write_text
 from blur2blur.perf import autocast, channels_last_ok, resolve_amp, to_channels_last
 from blur2blur.train.config import TranslatorConfig
 from blur2blur.train.curriculum import blur_degree, curriculum_fraction, select_fraction
 from blur2blur.train.distributed import DistInfo, average_gradients, broadcast_module, setup
 from blur2blur.train.image_pool import ImagePool
 from blur2blur.train.loop import Recipe, run_training
+from blur2blur.train.translator_check import TranslatorCheck
 
 # Config `net` -> registered network name (each returns [quarter, half, full]).
 TRANSLATOR_NETS = {"mimo_unet": "mimo_unet", "unet": "unet", "nafnet": "nafnet_3scales"}
@@ -84,6 +88,46 @@ def resize_like(x: torch.Tensor, ref: torch.Tensor, mode: str) -> torch.Tensor:
     return F.interpolate(x, size=ref.shape[-2:], mode=mode, align_corners=False)
 
 
+# The translator check holds out at most this many files of B and of K; the patch bank reads at
+# most this many images of K.
+VAL_MAX_FILES = 64
+BANK_IMAGES = 512
+
+
+def _spread(files: list[Path] | None, n: int) -> list[Path]:
+    """At most `n` of `files`, evenly spaced through the list."""
+    files = list(files or [])
+    if len(files) <= n:
+        return files
+    return [files[i * len(files) // n] for i in range(n)]
+
+
+def _report(summary: dict, decision: dict, out_dir: Path) -> None:
+    """Say at the end of training what the held-out check found, plainly."""
+    level = summary["k_level"]
+    floor = f"; two samples of K differ by {level:.3g}" if level is not None else ""
+    if decision["beats_identity"]:
+        gain = 1 - decision["score"] / decision["identity"]
+        print(f"translator check: T brings the held-out camera images {gain:.0%} closer to the held-out "
+              f"known blur than they are ({decision['score']:.3g} against {decision['identity']:.3g}{floor}); "
+              f"exported the weights of iteration {decision['iteration']} ({out_dir / 'translator_check.json'})")
+        return
+    advice = ("train longer or with another seed, give a known-blur set closer to the known deblurrer's "
+              "training inputs (k_source=known takes the known domain's own blurry images), and check that "
+              "the camera's blurry images and K differ in blur at all")
+    if decision["exported"] == "identity":
+        warnings.warn(f"translator check: the translator did not learn: at best it leaves the held-out camera "
+                      f"images as far from the known blur as they are ({decision['score']:.3g} against "
+                      f"{decision['identity']:.3g}{floor}), so the exported translator is the identity (Blur2Blur "
+                      f"is then the known deblurrer applied directly; the trained weights are "
+                      f"{out_dir / 'translator_rejected'}.*). To do better: {advice}", stacklevel=2)
+    else:
+        warnings.warn(f"translator check: the translator does not beat the identity ({decision['score']:.3g} "
+                      f"against {decision['identity']:.3g}{floor}) and was exported anyway "
+                      f"(identity_fallback=false); it may make images worse. To do better: {advice}",
+                      stacklevel=2)
+
+
 class TranslatorTrainer:
     """T, D, losses and optimisers; `step(b, k)` runs one D and one T update on NCHW batches.
 
@@ -123,6 +167,7 @@ class TranslatorTrainer:
         if cfg.identity_init:
             zero_output_heads(self.T, cfg.net)
         self.pool = ImagePool(cfg.pool_size, seed=mix_seed(cfg.seed, 7))
+        self.known_bank: PatchBank | None = None  # (set by the recipe when cfg.swd_bank > 0)
         to_channels_last(self.T, self.channels_last)
         to_channels_last(self.Ds, self.channels_last)
         broadcast_module(self.T, self.info)
@@ -234,7 +279,12 @@ class TranslatorTrainer:
             g_loss = g_loss + cfg.lambda_idt * idt
         if cfg.lambda_swd > 0:  # T(b)'s local patch statistics against K's (float32)
             gen = torch.Generator().manual_seed(mix_seed(cfg.seed, 11, iteration))
-            swd = patch_swd(outs[-1], k, cfg.swd_patch, cfg.swd_projections, generator=gen)
+            samples = cfg.swd_samples or None  # (0: every patch of T(b))
+            if self.known_bank is not None:  # against the statistics of all of K
+                swd = self.known_bank.distance(outs[-1], cfg.swd_projections, samples, gen)
+            else:  # against this step's K crops
+                swd = patch_swd(outs[-1], k, cfg.swd_patch, cfg.swd_projections, samples=samples, generator=gen,
+                                ref_samples=-1 if samples else None)
             g_loss = g_loss + cfg.lambda_swd * swd
         self.opt_t.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -282,25 +332,70 @@ class TranslatorRecipe(Recipe):
     name = "translator"
 
     def __init__(self, blurry: list[Path], known: list[Path] | None, cfg: TranslatorConfig,
-                 info: DistInfo, online_k=None, sharp: list[Path] | None = None):
+                 info: DistInfo, online_k=None, sharp: list[Path] | None = None,
+                 check_known: list[Path] | None = None):
         """`known`: files of K (k_source simulate/transfer); or `online_k` (a callable mapping a
-        sharp batch to a known-blur batch) with the camera's `sharp` files (k_source online)."""
+        sharp batch to a known-blur batch) with the camera's `sharp` files (k_source online).
+        With `cfg.val_fraction` > 0, part of B and of K (whole groups: train/translator_check.py)
+        is held out for the label-free check; `check_known`: the known-blur images the check
+        compares with when K is made online (e.g. the known domain's own blurry images)."""
         self.cfg, self.info = cfg, info
         seed_everything(cfg.seed)
         aug = Augment(hflip=cfg.hflip, vflip=cfg.vflip, rot90=cfg.rot90, jitter=cfg.jitter)
+        self.check = None
+        if cfg.val_fraction > 0:
+            blurry, known, self.check = self._hold_out(blurry, known, known if online_k is None else check_known)
         self.data_b = UnpairedCrops(blurry, cfg.crop, augment=aug)
         self.online_k = online_k
         self.data_k = UnpairedCrops(sharp if online_k is not None else known, cfg.crop, augment=aug)
         self.trainer = TranslatorTrainer(cfg, info.device, info)
+        if cfg.lambda_swd > 0 and cfg.swd_bank > 0:
+            if online_k is not None:
+                warnings.warn("swd_bank needs a stored known-blur set K: with K made online the "
+                              "patch-statistics term compares with each step's K crops", stacklevel=3)
+            else:
+                self.trainer.known_bank = PatchBank(_spread(known, BANK_IMAGES),
+                                                    cfg.swd_patch, cfg.swd_bank, seed=cfg.seed).to(info.device)
+
+    def _hold_out(self, blurry: list[Path], known: list[Path] | None, reference: list[Path] | None):
+        """(B to train on, K to train on, the check): a seeded share of B and of the check's
+        `reference` known-blur files (K itself, unless K is made online) held out; no check, with
+        a warning, when either is too small to split."""
+        cfg = self.cfg
+        b_train, b_val = holdout_split(blurry, cfg.val_fraction, cfg.seed, VAL_MAX_FILES)
+        k_train, k_val = holdout_split(reference or [], cfg.val_fraction, cfg.seed, VAL_MAX_FILES)
+        if not b_val or not k_val:
+            warnings.warn("val_fraction: too few camera or known-blur images to hold any out (two scenes "
+                          "of each are needed); the translator is trained on all of them and not checked",
+                          stacklevel=3)
+            return blurry, known, None
+        check = None  # (only the main process checks and exports)
+        if self.info.is_main:
+            check = TranslatorCheck(b_val, k_val, _spread(k_train, len(k_val)), cfg.swd_patch, seed=cfg.seed)
+        return b_train, (k_train if reference is known else known), check
+
+    def validate(self, iteration: int) -> dict[str, float]:
+        """Score the translator that would be exported by the held-out check (none: {})."""
+        if self.check is None:
+            return {}
+        return self.check.update(self._exported_net(), iteration, self.info.device, self.trainer.bf16)
+
+    def _exported_net(self) -> nn.Module:
+        return self.trainer.T_ema.module if self.trainer.T_ema is not None else self.trainer.T
 
     def extra_state(self) -> dict:
-        return {"image_pool": self.trainer.pool.state_dict()} if self.cfg.pool_size else {}
+        state = {"image_pool": self.trainer.pool.state_dict()} if self.cfg.pool_size else {}
+        if self.check is not None:
+            state["check"] = self.check.state_dict()
+        return state
 
     def load_extra_state(self, state: dict) -> None:
         if self.cfg.pool_size:
             if "image_pool" not in state:
                 raise ValueError("the checkpoint has no image pool: it was written with pool_size=0")
             self.trainer.pool.load_state_dict(state["image_pool"])
+        if self.check is not None and "check" in state:
+            self.check.load_state_dict(state["check"])
 
     def networks(self):
         nets = {"T": self.trainer.T, "D": self.trainer.Ds}
@@ -317,7 +412,9 @@ class TranslatorRecipe(Recipe):
     def start(self, iteration: int) -> None:
         # Separate streams for B and K: no geometric transform is shared between the two sets.
         self.batches_b = self.seeded_batches(self.data_b, iteration, self.cfg.seed)
-        self.batches_k = self.seeded_batches(self.data_k, iteration, self.cfg.seed + 1)
+        self.batches_k = SeededBatches(self.data_k, self.cfg.k_batch or self.cfg.batch, self.cfg.seed + 1,
+                                       start=iteration, rank=self.info.rank, world_size=self.info.world_size,
+                                       num_workers=self.cfg.num_workers)
         if hasattr(self.online_k, "start"):
             self.online_k.start(iteration)
 
@@ -334,18 +431,50 @@ class TranslatorRecipe(Recipe):
         return self.trainer.step(b, k, iteration, gp_alpha=alpha)
 
     def export(self, out_dir: Path, iteration: int) -> Path:
-        cfg = self.cfg
-        stem = Path(out_dir) / "translator"
-        T, ema = self.trainer.T, self.trainer.T_ema
-        if ema is not None:  # the average is the translator; the last raw weights are kept too
-            save_model(T, Path(out_dir) / "translator_raw", TRANSLATOR_NETS[cfg.net], cfg.net_kwargs(),
+        """Write `translator` (the weights the check prefers, or the identity translator when
+        they do not beat the identity: see `_choose`), `discriminator`, with EMA also
+        `translator_raw` (the last raw weights), and `translator_check.json`."""
+        cfg, out_dir = self.cfg, Path(out_dir)
+        extra = {"iteration": iteration, "ema_decay": cfg.ema_decay}
+        if self.trainer.T_ema is not None:  # the average is the translator; the last raw weights are kept too
+            save_model(self.trainer.T, out_dir / "translator_raw", TRANSLATOR_NETS[cfg.net], cfg.net_kwargs(),
                        extra={"iteration": iteration})
-            T = ema.module
-        save_model(T, stem, TRANSLATOR_NETS[cfg.net], cfg.net_kwargs(),
-                   extra={"iteration": iteration, "ema_decay": cfg.ema_decay})
-        save_model(self.trainer.D, Path(out_dir) / "discriminator", "patchgan", cfg.disc_kwargs(),
+        net, name, kwargs = self._choose(out_dir, extra)
+        save_model(net, out_dir / "translator", name, kwargs, extra=extra)
+        save_model(self.trainer.D, out_dir / "discriminator", "patchgan", cfg.disc_kwargs(),
                    extra={"iteration": iteration})
-        return stem
+        if self.check is not None and self.check.history and iteration == cfg.iters:
+            _report(self.check.summary(), extra["check"], out_dir)
+        return out_dir / "translator"
+
+    def _choose(self, out_dir: Path, extra: dict) -> tuple[nn.Module, str, dict]:
+        """(network, registered name, kwargs) to export: without a check, the current translator;
+        with one, its best-scoring (`val_keep` best) or last evaluated weights if they beat the
+        identity, else (`identity_fallback`) the identity translator, the trained weights then
+        kept as `translator_rejected`. Records the decision in `extra` and translator_check.json."""
+        cfg, check = self.cfg, self.check
+        net, name, kwargs = self._exported_net(), TRANSLATOR_NETS[cfg.net], cfg.net_kwargs()
+        rejected = out_dir / "translator_rejected"
+        if check is None or not check.history:
+            return net, name, kwargs
+        if cfg.val_keep == "best":
+            chosen_iter, score = check.best["iteration"], check.best["score"]
+            net = check.best_network(net)
+        else:
+            chosen_iter, score = check.history[-1]
+        beats = score < check.identity * (1 - cfg.val_margin)
+        decision = {"iteration": chosen_iter, "score": score, "identity": check.identity, "beats_identity": beats,
+                    "exported": "trained" if beats or not cfg.identity_fallback else "identity"}
+        extra["check"] = decision
+        extra["iteration"] = chosen_iter
+        atomic_write_text(out_dir / "translator_check.json",
+                          json.dumps(check.summary() | {"decision": decision}, indent=1))
+        if decision["exported"] == "identity":
+            save_model(net, rejected, name, kwargs, extra=dict(extra))
+            return IdentityTranslator(), "identity_translator", {}
+        for suffix in (".safetensors", ".json"):  # (an earlier export's rejection no longer holds)
+            rejected.with_suffix(suffix).unlink(missing_ok=True)
+        return net, name, kwargs
 
     def samples(self):
         if not hasattr(self.trainer, "_last"):
@@ -366,42 +495,93 @@ def train_translator(
     overwrite: bool = False,
     online_k=None,
     sharp_dir: str | Path | None = None,
+    check_known_dir: str | Path | None = None,
 ) -> Path:
     """Train T on the camera's blurry images (`blurry_dir`, the set B) against the known-blur set
-    K (`known_dir`), or against `online_k(sharp crops from sharp_dir)` when `online_k` is given.
+    K (`known_dir`), or against `online_k(sharp crops from sharp_dir)` when `online_k` is given
+    (the held-out check then compares with the known-blur images of `check_known_dir`).
     Writes `out_dir/translator.*` and `out_dir/discriminator.*`; returns the translator stem."""
     info = setup(device)
     blurry = images_in(blurry_dir, "the camera's blurry set B")
     if online_k is not None:
         if sharp_dir is None:
             raise ValueError("online known blur needs the camera's sharp images (sharp_dir)")
+        check_known = list_images(check_known_dir) if check_known_dir is not None else None
         recipe = TranslatorRecipe(blurry, None, cfg, info, online_k=online_k,
-                                  sharp=images_in(sharp_dir, "the camera's sharp set S"))
+                                  sharp=images_in(sharp_dir, "the camera's sharp set S"), check_known=check_known)
     else:
         recipe = TranslatorRecipe(blurry, images_in(known_dir, "the known-blur set K"), cfg, info)
     return run_training(recipe, cfg, out_dir, preset, info, resume=resume, progress=progress,
                         overwrite=overwrite)
 
 
+def known_profile_of(cfg: TranslatorConfig, root: str | Path):
+    """The profile a simulated K uses: `cfg.known_profile`, or when that is empty the profile that
+    made the layout's known pairs (recorded by `make-dataset`), else the shipped `known`."""
+    from blur2blur.simulate.make_dataset import recorded_profile
+
+    return cfg.known_profile or recorded_profile(root, "known") or "known"
+
+
 def resolve_k_source(cfg: TranslatorConfig, root: Path, known_set: str | Path | None = None) -> str:
-    """The K source actually used: `cfg.k_source`, with "auto" made "transfer" when a kernel network
-    is given and `root` has known pairs (trainC/trainD), else "simulate" (warned, unless `known_set`
-    is given, which overrides both)."""
+    """The K source actually used: `cfg.k_source`, or for "auto" on a layout with known pairs
+    (trainC/trainD): "transfer" when a kernel network is given; "simulate" when the layout was
+    made by `make-dataset`, whose manifest records the profile that blurred the known pairs (K is
+    then S with that very blur: an exact blur transfer); else "known" (the known domain's own
+    blurry images, right for any known set). Without known pairs: "simulate" with the shipped
+    `known` profile, warned unless `known_set` is given (which overrides all).
+    Measured: docs/demo.md, eighth round (issue #19, item 4)."""
+    from blur2blur.simulate.make_dataset import recorded_profile
+
     source = cfg.k_source
-    if source not in ("auto", "simulate", "transfer", "online"):
-        raise ValueError(f"k_source must be auto, simulate, transfer or online, got {source!r}")
+    if source not in ("auto", "simulate", "known", "transfer", "online"):
+        raise ValueError(f"k_source must be auto, simulate, known, transfer or online, got {source!r}")
     if source != "auto":
         return source
     paired = (root / "trainC").is_dir() and (root / "trainD").is_dir()
     if cfg.kernel_wizard and paired:
         return "transfer"
+    if paired:
+        return "simulate" if recorded_profile(root, "known") is not None else "known"
     if known_set is None:
-        why = ("no kernel network was given (train one with `blur2blur kernels train` and pass "
-               "--set kernel_wizard=RUN/kernel_wizard)" if paired else
-               f"{root} has no known pairs (trainC/trainD)")
-        warnings.warn(f"k_source=auto: K is made by the simulator's '{cfg.known_profile}' profile, "
-                      f"not by blur transfer, because {why}", stacklevel=3)
+        warnings.warn(f"k_source=auto: K is made by the simulator's '{cfg.known_profile or 'known'}' profile, "
+                      f"because {root} has no known pairs (trainC/trainD)", stacklevel=3)
     return "simulate"
+
+
+def build_known_set(cfg: TranslatorConfig, root: str | Path, out_dir: str | Path, source: str | None = None,
+                    device: str | None = "auto", progress: bool = True) -> Path:
+    """Build the known-blur set K of a layout `root` in `out_dir` (once: a folder with a
+    manifest.json is reused) from source `source` (default `resolve_k_source`): "simulate" (the
+    simulator's `known_profile_of` on trainB), "known" (the known domain's blurry images trainC) or
+    "transfer" (bkse blur transfer of trainC/trainD onto trainB); `k_variants` per image, with
+    the camera's grain (estimated from trainB) when `k_noise` is "match" (simulate, known).
+    Returns `out_dir`."""
+    from blur2blur.data.known_blur import build_known_blur_set, build_known_set_from_domain
+
+    root, out_dir = Path(root), Path(out_dir)
+    source = source or resolve_k_source(cfg, root)
+    if (out_dir / "manifest.json").is_file():
+        return out_dir
+    match = cfg.k_noise == "match"
+    if source == "simulate":
+        build_known_blur_set(root / "trainB", out_dir, known_profile_of(cfg, root), cfg.k_variants, cfg.seed,
+                             progress=progress, match_noise=match, denoise_sigma=cfg.k_denoise_sigma)
+    elif source == "known":
+        build_known_set_from_domain(root / "trainC", out_dir, root / "trainB" if match else None,
+                                    cfg.k_variants, cfg.seed, progress=progress)
+    elif source == "transfer":
+        from blur2blur.kernel_space import build_transferred_known_set
+
+        if match:
+            warnings.warn("k_noise=match is not implemented for k_source=transfer; K keeps the grain of "
+                          "its sources", stacklevel=2)
+        build_transferred_known_set(cfg.kernel_wizard, root / "trainB", root / "trainC", root / "trainD",
+                                    out_dir, variants=cfg.k_variants, seed=cfg.seed, device=device,
+                                    progress=progress)
+    else:
+        raise ValueError(f"a stored known-blur set cannot be built from k_source={source!r}")
+    return out_dir
 
 
 def train_translator_on_layout(
@@ -417,8 +597,10 @@ def train_translator_on_layout(
 ) -> Path:
     """Train T on a dataset layout: B = root/trainA, and K according to `cfg.k_source`.
 
-    - "simulate": K = the simulator's `known_profile` blur applied to root/trainB (built once in
+    - "simulate": K = the simulator's `known_profile_of` blur applied to root/trainB (built once in
       out_dir/known_blur_set, `k_variants` draws per image);
+    - "known": K = the known domain's own blurry images root/trainC (with the camera's grain
+      when `k_noise` is "match"), built once the same way;
     - "transfer": K = bkse blur transfer of known pairs (trainC/trainD) onto trainB with the
       kernel network `cfg.kernel_wizard`, built once with a manifest;
     - "online": a fresh transfer of a random known pair onto each sharp crop, every step;
@@ -426,24 +608,21 @@ def train_translator_on_layout(
     `known_set` (a folder of K images) overrides the first two.
     """
     from blur2blur.data.datasets import PairedCrops
-    from blur2blur.data.known_blur import build_known_blur_set
     from blur2blur.train.deblurrer import paired_files
 
     root, out_dir = Path(root), Path(out_dir)
-    if cfg.k_noise not in ("none", "match"):
-        raise ValueError(f"k_noise must be none or match, got {cfg.k_noise!r}")
     source = resolve_k_source(cfg, root, known_set)
-    if cfg.k_noise == "match" and known_set is None and source != "simulate":
-        warnings.warn(f"k_noise=match is implemented for k_source=simulate only; K from {source} keeps "
-                      "the grain of its sources", stacklevel=2)
     if source in ("transfer", "online") and not cfg.kernel_wizard and known_set is None:
         raise ValueError(f"k_source={source} needs a trained kernel network: train one with "
                          "`blur2blur kernels train` and pass --set kernel_wizard=RUN/kernel_wizard "
-                         "(or use --set k_source=simulate)")
+                         "(or use --set k_source=known or simulate)")
     if source == "online" and known_set is None:
         from blur2blur.kernel_space import OnlineKnownBlur
         from blur2blur.train.kernels import load_kernel_wizard
 
+        if cfg.k_noise == "match":
+            warnings.warn("k_noise=match is not implemented for k_source=online; K keeps the grain of "
+                          "its sources", stacklevel=2)
         info = setup(device)
         wizard = load_kernel_wizard(cfg.kernel_wizard, device=info.device)
         known_pairs = PairedCrops(paired_files(root / "trainC", root / "trainD"), cfg.crop,
@@ -451,21 +630,13 @@ def train_translator_on_layout(
         online = OnlineKnownBlur(wizard, known_pairs, batch_size=cfg.batch,
                                  seed=cfg.seed + 2, rank=info.rank, world_size=info.world_size)
         return train_translator(root / "trainA", None, out_dir, cfg, preset, device, progress,
-                                resume, overwrite, online_k=online, sharp_dir=root / "trainB")
+                                resume, overwrite, online_k=online, sharp_dir=root / "trainB",
+                                check_known_dir=root / "trainC")
     if known_set is None:
         known_set = out_dir / "known_blur_set"
         info = setup(device)
-        if info.is_main and not (known_set / "manifest.json").is_file():
-            if source == "simulate":
-                build_known_blur_set(root / "trainB", known_set, cfg.known_profile, cfg.k_variants,
-                                     cfg.seed, progress=progress, match_noise=cfg.k_noise == "match",
-                                     denoise_sigma=cfg.k_denoise_sigma)
-            else:
-                from blur2blur.kernel_space import build_transferred_known_set
-
-                build_transferred_known_set(cfg.kernel_wizard, root / "trainB", root / "trainC",
-                                            root / "trainD", known_set, variants=cfg.k_variants,
-                                            seed=cfg.seed, device=device, progress=progress)
+        if info.is_main:
+            build_known_set(cfg, root, known_set, source, device, progress)
         from blur2blur.train.distributed import barrier
 
         barrier(info)

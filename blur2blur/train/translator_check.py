@@ -1,0 +1,111 @@
+"""The translator's label-free check: does T bring held-out camera images closer to the known blur?
+
+The camera has no ground truth, so a translator run holds out part of the camera's blurry set B
+(B_val) and of the known-blur set K (K_val) and, every `val_every` iterations, scores the
+translator by the patch-statistics distance of T(B_val) to K_val (metrics/patch_distance.py).
+B_val's own distance is the identity's score; a second sample of training K scored the same way
+gives the level two samples of K reach (what a perfect translator could hope for). The check keeps
+the weights of the best-scoring evaluation; at the end the run exports them if they beat the
+identity, and the identity translator otherwise (train/translator.py), so that a translator that
+drifted into a worse state is never used.
+
+Each held-out image is scored on one seeded window of at most `window` px a side (the same
+window for the identity and for T), so a check costs a few T passes on small crops.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from blur2blur.io import read_image, to_tensor
+from blur2blur.metrics.patch_distance import PatchDistance
+from blur2blur.perf import autocast
+
+
+def seeded_windows(files: Sequence[Path], window: int, seed: int) -> list[torch.Tensor]:
+    """One 1x3xhxw tensor per file: a seeded window of at most `window` px a side (whole images
+    that are smaller)."""
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for f in files:
+        t = to_tensor(read_image(f))
+        h, w = t.shape[-2:]
+        top = int(torch.randint(0, max(1, h - window + 1), (1,), generator=gen))
+        left = int(torch.randint(0, max(1, w - window + 1), (1,), generator=gen))
+        out.append(t[None, :, top:top + window, left:left + window].contiguous())
+    return out
+
+
+class TranslatorCheck:
+    """Scores translators on held-out camera images `b_val` against held-out known-blur images
+    `k_val` (file lists); `k_level`: other known-blur files (from training) scored the same way,
+    for reference (optional). Lower scores are better."""
+
+    def __init__(self, b_val: Sequence[Path], k_val: Sequence[Path], k_level: Sequence[Path] = (),
+                 patch: int = 7, window: int = 128, seed: int = 0):
+        if not b_val or not k_val:
+            raise ValueError("the translator check needs held-out camera images and held-out known-blur images")
+        self.inputs = seeded_windows(b_val, window, seed)
+        self.distance = PatchDistance(seeded_windows(k_val, window, seed + 1), patch, seed=seed)
+        self.identity = self.distance.score(self.inputs)
+        self.k_level = self.distance.score(seeded_windows(k_level, window, seed + 2)) if k_level else None
+        self.n_b, self.n_k = len(b_val), len(k_val)
+        self.history: list[tuple[int, float]] = []
+        self.best: dict | None = None  # {"iteration", "score", "state"}
+
+    @torch.no_grad()
+    def score(self, net: nn.Module, device: torch.device, bf16: bool = False) -> float:
+        """The distance of net(B_val) (full-scale output, clamped to [0,1]) to K_val."""
+        was_training = net.training
+        net.eval()
+        outs = []
+        try:
+            for x in self.inputs:
+                with autocast(bf16, device):
+                    y = net(x.to(device))
+                y = y[-1] if isinstance(y, (list, tuple)) else y
+                outs.append(y.float().clamp(0, 1).cpu())
+        finally:
+            net.train(was_training)
+        return self.distance.score(outs)
+
+    def update(self, net: nn.Module, iteration: int, device: torch.device, bf16: bool = False) -> dict[str, float]:
+        """Score `net` after `iteration` iterations, keep its weights when it is the best so far;
+        returns the scalars to log."""
+        s = self.score(net, device, bf16)
+        self.history.append((int(iteration), s))
+        if self.best is None or s < self.best["score"]:
+            self.best = {"iteration": int(iteration), "score": s,
+                         "state": {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}}
+        logs = {"val/patch_distance": s, "val/identity": self.identity, "val/best": self.best["score"]}
+        if self.k_level is not None:
+            logs["val/k_level"] = self.k_level
+        return logs
+
+    def best_network(self, net: nn.Module) -> nn.Module:
+        """A copy of `net` with the best-scoring weights (`net` itself before any check)."""
+        if self.best is None:
+            return net
+        best = copy.deepcopy(net)
+        best.load_state_dict(self.best["state"])
+        return best
+
+    def summary(self) -> dict:
+        """JSON-ready: the identity's and K's own scores, the best evaluation and the history."""
+        best = None if self.best is None else {k: self.best[k] for k in ("iteration", "score")}
+        return {"criterion": "patch-statistics distance of T(B_val) to K_val (metrics/patch_distance.py); lower is closer",
+                "held_out": {"B": self.n_b, "K": self.n_k}, "identity": self.identity, "k_level": self.k_level,
+                "best": best,
+                "history": [{"iteration": i, "score": s} for i, s in self.history]}
+
+    def state_dict(self) -> dict:
+        return {"history": [list(h) for h in self.history], "best": self.best}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.history = [(int(i), float(s)) for i, s in state["history"]]
+        self.best = state["best"]
