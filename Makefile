@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # The torch to install when the venv has none. Any torch >= 2.2 (CUDA builds included) works.
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo test clean
+.PHONY: setup demo demo-video test clean
 
 setup: $(VENV)/.installed
 
@@ -19,6 +19,10 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 demo: setup
 	$(VENV)/bin/blur2blur demo --overwrite
+
+# The video demo: reuses demo_out's networks when `make demo` ran before, else trains them first.
+demo-video: setup
+	$(VENV)/bin/blur2blur demo --video --overwrite
 
 test: setup
 	$(PY) -m pytest -q

@@ -12,7 +12,8 @@ Rows: the translator training step (official preset at 128/256 px, batch 1 and 4
 its own crop and batch), the deblurrer training step (cpu-small; official NAFNet width 32 at
 256 px, batch given), and inference at 256x256, 1280x720 and 4000x3000 (tiled, 1024 px tiles,
 64 px overlap) of the translator (MIMO-UNet), NAFNet width 32 and 64 and translator + NAFNet-32,
-and `blur2blur deblur` of a 1280x720 video (frames per second, decoding and H.264 encoding included).
+`blur2blur deblur` of a 1280x720 video (frames per second, decoding and H.264 encoding included)
+and `blur2blur prepare` of two 1920x1080 clips (frames per second: decode, score, write PNG).
 Columns: median seconds and range over the timed rounds, items per second, peak extra memory
 during the call (resident set above the level before it; CUDA: peak allocated), GFLOP of the
 work (convolutions and matrix products, counted once with torch's FlopCounterMode) and the
@@ -328,12 +329,57 @@ def works(device, args) -> list[Work]:
         rows.append(Work(f"video deblur (blur2blur deblur), translator + NAFNet-32, {VIDEO_FRAMES} frames of "
                          "1280x720, decode + encode included", "frame", b, f, rounds=1,
                          variants=("float32", "amp=auto"), items=VIDEO_FRAMES))
+        b, f = prepare_speed(1080, 1920, PREPARE_FRAMES)
+        rows.append(Work(f"prepare (blur2blur prepare), two clips of {PREPARE_FRAMES} frames of 1920x1080 to "
+                         "PNG, decode + score + write", "frame", b, f, rounds=1, variants=("float32",),
+                         items=2 * PREPARE_FRAMES))
     if args.only:
         rows = [r for r in rows if any(word in r.name for word in args.only)]
     return rows
 
 
 VIDEO_FRAMES = 6
+PREPARE_FRAMES = 24
+
+
+def _pan_clip(path: Path, h: int, w: int, frames: int) -> Path:
+    """A clip of a slow pan over a smooth random scene with grain (H.264)."""
+    from blur2blur.video.io import VideoWriter
+
+    gen = torch.Generator().manual_seed(2)
+    base = F.interpolate(torch.rand(1, 3, h // 16, w // 16 + frames, generator=gen), size=(h, w + 16 * frames),
+                         mode="bilinear")
+    with VideoWriter(path, w, h, 30) as writer:
+        for i in range(frames):
+            view = base[0, :, :, 16 * i:16 * i + w] + 0.02 * torch.randn(3, h, w, generator=gen)
+            writer.write(view.clamp(0, 1).permute(1, 2, 0).numpy())
+    return path
+
+
+def prepare_speed(h: int, w: int, frames: int):
+    """`blur2blur prepare` of one blurry and one sharp clip of `frames` frames each (no GFLOP)."""
+    import tempfile
+
+    from blur2blur.video.prepare import PrepareOptions, prepare_dataset
+
+    folder = Path(tempfile.mkdtemp(prefix="b2b-speed-"))
+    (folder / "b").mkdir()
+    (folder / "s").mkdir()
+    _pan_clip(folder / "b" / "walk.mp4", h, w, frames)
+    _pan_clip(folder / "s" / "desk.mp4", h, w, frames)
+    known = folder / "known"
+    for split in ("trainC", "trainD"):  # (a tiny known set: prepare links it)
+        (known / split).mkdir(parents=True)
+        from blur2blur.io import write_image
+
+        write_image(known / split / "k.png", torch.rand(3, 32, 32))
+
+    def build(variant: dict):
+        opts = PrepareOptions(test_fraction=0, dedup=0)
+        return lambda: prepare_dataset([folder / "b"], [folder / "s"], folder / "ds", known, opts,
+                                       progress=False, overwrite=True)
+
+    return build, lambda: 0.0
 
 
 def video_deblur(device, h: int, w: int, frames: int):
@@ -341,15 +387,9 @@ def video_deblur(device, h: int, w: int, frames: int):
     import tempfile
 
     from blur2blur.video.deblur import deblur_video
-    from blur2blur.video.io import VideoWriter
 
     folder = Path(tempfile.mkdtemp(prefix="b2b-speed-"))
-    clip = folder / "clip.mp4"
-    gen = torch.Generator().manual_seed(2)
-    base = F.interpolate(torch.rand(1, 3, h // 16, w // 16 + frames, generator=gen), scale_factor=16, mode="bilinear")
-    with VideoWriter(clip, w, h, 30) as writer:
-        for i in range(frames):  # a slow pan over a smooth random scene
-            writer.write(base[0, :, :, 16 * i:16 * i + w].permute(1, 2, 0).numpy())
+    clip = _pan_clip(folder / "clip.mp4", h, w, frames)
 
     def build(variant: dict):
         deb, tra = _nets("both")
@@ -425,7 +465,8 @@ def main() -> None:
             frac = rate / (ceil16 if bf16 else ceil32)
             speedup = f"{ref / med:.2f}x" if ref else "—"
             print(f"| {work.name} | {v} | {med:.3f} | {min(ts):.3f}-{max(ts):.3f} | {work.items / med:.3f} {work.unit} | "
-                  f"{work.memory[v]:.0f} | {gflop:.0f} | {rate:.0f} | {100 * frac:.0f}% | {speedup} |", flush=True)
+                  + (f"{work.memory[v]:.0f} | {gflop:.0f} | {rate:.0f} | {100 * frac:.0f}% | {speedup} |" if gflop else
+                     f"{work.memory[v]:.0f} | - | - | - | {speedup} |"), flush=True)
         print(f"  ({work.name}: {time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
 
 

@@ -16,6 +16,10 @@ camera's test set:
 - size: Blur2Blur with a fraction alpha (0.25 to 1.0) of B and S;
 - seeds: Blur2Blur (table2's translator) trained again with other seeds: the spread against
   which the ablations' differences are to be read.
+- ocr: text pages (simulate/text_pages.py) captured by the camera as its test scenes are, deblurred
+  by every table2 method and read by Tesseract: character and word accuracy (metrics/ocr.py)
+  of the sharp page, the blurry input and each method. Skipped with the install hint when
+  Tesseract is missing (an error when it is the only part asked for).
 Each part can run alone; everything lands in `out/` and an interrupted bench resumes where it
 stopped (finished runs are reused, unfinished ones resumed from their checkpoints). The report is
 `out/report/README.md` and a self-contained `out/report/index.html` (tables, image grids, plots).
@@ -35,7 +39,7 @@ from tqdm.auto import tqdm
 from blur2blur.io import list_images, read_image, write_image
 from blur2blur.outputs import atomic_write_text, guard_output
 
-PARTS = ("table2", "ratio", "backbone", "size", "seeds")
+PARTS = ("table2", "ratio", "backbone", "size", "seeds", "ocr")
 METHODS = {
     "direct": "known deblurrer applied directly",
     "linear": "deblurrer trained on S with random linear motion",
@@ -133,10 +137,11 @@ class Bench:
 
 def run_bench(out: str | Path = "bench_out", photos: str | Path | None = None, preset: str = "cpu-small",
               parts=PARTS, tile: int = 96, seed: int = 0, device: str = "auto", progress: bool = True,
-              overrides: dict | None = None) -> dict:
+              overrides: dict | None = None, tesseract: str | None = None) -> dict:
     """Run the chosen `parts` of the bench into `out` (see the module doc); returns the ledger.
 
     `overrides`: {"deblurrer" | "translator" | "unpaired": ["key=value", ...]} on top of `preset`.
+    `tesseract`: the Tesseract executable for the ocr part (default: `tesseract` on PATH).
     """
     from blur2blur.demo import bundled_photos
     from blur2blur.simulate import make_dataset
@@ -144,6 +149,17 @@ def run_bench(out: str | Path = "bench_out", photos: str | Path | None = None, p
     unknown = [p for p in parts if p not in PARTS]
     if unknown or not parts:
         raise ValueError(f"unknown bench part(s) {unknown}; choose from {', '.join(PARTS)}")
+    parts = list(parts)
+    if "ocr" in parts:
+        from blur2blur.metrics.ocr import OCRUnavailable, find_tesseract
+
+        try:
+            find_tesseract(tesseract)
+        except OCRUnavailable as exc:
+            if parts == ["ocr"]:
+                raise
+            print(f"bench: skipping the ocr part: {exc}")
+            parts.remove("ocr")
     sources = list_images(photos) if photos else bundled_photos()
     if not sources:
         raise ValueError(f"no photos found in {photos}")
@@ -155,9 +171,10 @@ def run_bench(out: str | Path = "bench_out", photos: str | Path | None = None, p
                      overwrite=True)
     known_set = _known_set(bench, seed)
     direct = _direct(bench)
+    bench.tesseract, bench.tile = tesseract, tile
     for part in parts:
         {"table2": _table2, "ratio": _ratio, "backbone": _backbone, "size": _size,
-         "seeds": _seeds}[part](bench, known_set, direct)
+         "seeds": _seeds, "ocr": _ocr}[part](bench, known_set, direct)
     write_report(bench)
     return bench.ledger
 
@@ -201,7 +218,7 @@ def _subset(bench: Bench, name: str, kind: str, files: list[Path]) -> Path:
     return folder
 
 
-def _table2(bench: Bench, known_set: Path, direct: Path) -> None:
+def _table2(bench: Bench, known_set: Path, direct: Path) -> dict[str, tuple[Path, Path | None]]:
     from blur2blur.train.deblurrer import train_deblurrer
     from blur2blur.train.unpaired_gan import train_unpaired_gan
 
@@ -230,6 +247,7 @@ def _table2(bench: Bench, known_set: Path, direct: Path) -> None:
         else:
             bench.score(key, runs[key])
     _converter(bench, translator)
+    return {key: (direct, translator) if key == "blur2blur" else (runs[key], None) for key in METHODS}
 
 
 def _converter(bench: Bench, translator: Path) -> None:
@@ -300,6 +318,81 @@ def _seeds(bench: Bench, known_set: Path, direct: Path) -> None:
     for seed in SEEDS:
         name = f"seed_{seed}"
         bench.score(name, direct, _translator(bench, name, known_set, [f"seed={seed}"]))
+
+
+OCR_FONT_SIZES = (16, 22, 30)  # px
+OCR_PAGES = 2  # per font size
+OCR_PAGE = (384, 256)  # width, height in px
+
+
+def _ocr(bench: Bench, known_set: Path, direct: Path) -> None:
+    """Text pages through the camera, every table2 method, Tesseract; accuracies in the ledger."""
+    import dataclasses
+    import statistics
+
+    from blur2blur.infer.pipeline import DeblurPipeline
+    from blur2blur.metrics.ocr import char_accuracy, read_text, word_accuracy
+    from blur2blur.simulate import Camera, load_profile
+    from blur2blur.simulate.make_dataset import recorded_profile
+    from blur2blur.simulate.text_pages import render_page
+
+    runs = _table2(bench, known_set, direct)
+    if "ocr" in bench.ledger:
+        return
+    folder = bench.out / "ocr"
+    profile = recorded_profile(bench.data, "unknown") or load_profile("unknown")
+    # the blur of the bench's test scenes (tiles of `tile` px) on a page of any size
+    ref = profile.reference_size or max(OCR_PAGE)
+    camera = Camera(dataclasses.replace(profile, reference_size=int(round(ref * max(OCR_PAGE) / bench.tile))))
+    pages = []
+    for size in OCR_FONT_SIZES:
+        for i in range(OCR_PAGES):
+            page, text = render_page(1000 + i, *OCR_PAGE, font_size=size)
+            name = f"page_{size}px_{i}"
+            seed = 7919 * size + i
+            write_image(folder / "input" / f"{name}.png", camera.capture(page, seed))
+            write_image(folder / "sharp page" / f"{name}.png", camera.capture(page, seed, motion=False, noise=False,
+                                                                             jpeg=False))
+            pages.append((name, size, text))
+    for key, (deblurrer, translator) in runs.items():
+        pipe = DeblurPipeline.from_checkpoints(deblurrer, translator, bench.device)
+        for name, _, _ in pages:
+            write_image(folder / key / f"{name}.png", pipe.run(read_image(folder / "input" / f"{name}.png"))["deblurred"])
+    rows = {}
+    for key in ["sharp page", "input"] + list(runs):
+        per = [(size, char_accuracy(t, text), word_accuracy(t, text)) for name, size, text in pages
+               for t in [read_text(read_image(folder / key / f"{name}.png"), bench.tesseract)]]
+        rows[key] = {"char": statistics.fmean(c for _, c, _ in per), "word": statistics.fmean(w for _, _, w in per),
+                     "by_size": {str(s): statistics.fmean(c for z, c, _ in per if z == s) for s in OCR_FONT_SIZES}}
+    bench.ledger["ocr"] = {"pages": len(pages), "font_sizes": list(OCR_FONT_SIZES), "rows": rows}
+    bench.save()
+
+
+OCR_LABELS = {"sharp page": "sharp page (the camera without shake or noise)", "input": "blurry input", **METHODS}
+
+
+def _ocr_table(bench: Bench) -> tuple[list[str], list[list[str]]]:
+    ocr = bench.ledger.get("ocr")
+    if not ocr:
+        return [], []
+    head = ["page", "character accuracy", "word accuracy"] + [f"char. acc. at {s} px" for s in ocr["font_sizes"]]
+    rows = [[OCR_LABELS.get(k, k), f"{r['char']:.3f}", f"{r['word']:.3f}"]
+            + [f"{r['by_size'][str(s)]:.3f}" for s in ocr["font_sizes"]] for k, r in ocr["rows"].items()]
+    return head, rows
+
+
+def _ocr_grid(bench: Bench, report: Path) -> Path | None:
+    """One text crop (the middle font size, first page): each row a method, the sharp page last."""
+    ocr = bench.ledger.get("ocr")
+    if not ocr:
+        return None
+    size = ocr["font_sizes"][len(ocr["font_sizes"]) // 2]
+    keys = ["input"] + [k for k in ocr["rows"] if k not in ("input", "sharp page")] + ["sharp page"]
+    crops = [read_image(bench.out / "ocr" / k / f"page_{size}px_0.png")[:96, :256] for k in keys]
+    gap = np.ones((4, crops[0].shape[1], 3), np.float32)
+    grid = np.concatenate([x for c in crops for x in (c, gap)][:-1], axis=0)
+    bench.ledger["ocr_grid_rows"] = keys
+    return write_image(report / "ocr_grid.png", grid)
 
 
 # ----------------------------------------------------------------------------- report
@@ -428,6 +521,14 @@ def write_report(bench: Bench) -> Path:
         md += ["## Converter validation (fraction judged to carry the known blur)", "", _markdown(head, rows), "",
                note, ""]
         body.append(f"<h2>Converter validation</h2>{_html_table(head, rows)}<p>{html.escape(note)}</p>")
+    head, rows = _ocr_table(bench)
+    if rows:
+        grid = _ocr_grid(bench, report)
+        order = ", ".join(OCR_LABELS.get(k, k) for k in bench.ledger["ocr_grid_rows"])
+        title = f"Reading text: Tesseract on {bench.ledger['ocr']['pages']} camera-captured pages"
+        md += [f"## {title}", "", _markdown(head, rows), "", f"![text crop]({grid.name}) (rows: {order})", ""]
+        body.append(f"<h2>{html.escape(title)}</h2>{_html_table(head, rows)}<p>Rows of the crop: {html.escape(order)}</p>"
+                    f'<img src="{grid.name}" alt="text crop">')
     if bench.ledger["scores"] and any(k in bench.ledger["scores"] for k in METHODS):
         grids = _grids(bench, report)
         cols = " | ".join(bench.ledger["grid_columns"])

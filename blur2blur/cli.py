@@ -250,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     from blur2blur.bench import PARTS
 
     p.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS, help="parts to run (default all)")
+    p.add_argument("--tesseract", help="Tesseract executable for the ocr part (default: tesseract on PATH)")
     p.add_argument("--tile", type=_count(16), default=96, help="side (px) of the scenes cut from each photo")
     p.add_argument("--seed", type=_count(0), default=0)
     p.add_argument("--device", default="auto")
@@ -274,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set-translator", action="append", default=[], metavar="KEY=VALUE",
                    help="override the translator's cpu-small config")
     p.add_argument("--overwrite", action="store_true", help="replace a previous demo in --out")
+    p.add_argument("--video", action="store_true",
+                   help="the video demo: a simulated shaky clip deblurred three ways, as videos and a table "
+                        "(reuses the networks of a still demo in --out; OUT/video)")
+    p.add_argument("--no-progress", action="store_true")
     return parser
 
 
@@ -523,19 +528,33 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "bench":
         from blur2blur.bench import run_bench
 
-        run_bench(args.out, args.photos, args.preset, tuple(args.parts), args.tile, args.seed, args.device,
-                  not args.no_progress, {"deblurrer": args.set_deblurrer, "translator": args.set_translator,
-                                         "unpaired": args.set_unpaired})
+        from blur2blur.metrics.ocr import OCRUnavailable
+
+        try:
+            run_bench(args.out, args.photos, args.preset, tuple(args.parts), args.tile, args.seed, args.device,
+                      not args.no_progress, {"deblurrer": args.set_deblurrer, "translator": args.set_translator,
+                                             "unpaired": args.set_unpaired}, tesseract=args.tesseract)
+        except OCRUnavailable as exc:  # (only when ocr was the only part asked for)
+            print(f"blur2blur bench: error: {exc}", file=sys.stderr)
+            return 1
         print(f"report: {Path(args.out) / 'report' / 'index.html'}")
         return 0
 
     if cmd == "demo":
         from blur2blur.demo import run_demo
 
+        if args.video:
+            from blur2blur.demo_video import run_video_demo
+
+            if args.photos:
+                raise ValueError("--video makes its clip and data from the bundled photos; --photos is for the still demo")
+            run_video_demo(args.out, device=args.device, progress=not args.no_progress, overwrite=args.overwrite,
+                           seed=args.seed)
+            return 0
         run_demo(out_dir=args.out, photos=args.photos, seed=args.seed, device=args.device,
                  tile=args.tile, known_profile=args.known_profile, camera_profile=args.camera_profile,
                  deblurrer_overrides=args.set_deblurrer, translator_overrides=args.set_translator,
-                 overwrite=args.overwrite)
+                 overwrite=args.overwrite, progress=not args.no_progress)
         return 0
 
     raise AssertionError(f"unhandled command {cmd}")

@@ -36,7 +36,9 @@ def test_bench_all_parts_report_and_resume(tmp_path, monkeypatch):
                         lambda files, profile, progress: real_train(files, profile, iters=2, batch=2, crop=32,
                                                                     width=4, progress=False))
     out = tmp_path / "bench"
-    ledger = bench_mod.run_bench(out, tmp_path / "photos", tile=32, device="cpu", progress=False, overrides=TINY)
+    parts = [p for p in bench_mod.PARTS if p != "ocr"]  # (ocr: its own test, it needs Tesseract)
+    ledger = bench_mod.run_bench(out, tmp_path / "photos", tile=32, device="cpu", progress=False, overrides=TINY,
+                                 parts=parts)
     assert set(bench_mod.METHODS) <= set(ledger["scores"])
     for key in ["ratio_5_5", "ratio_9_1", "backbone_unet", "backbone_nafnet", "size_0.25", "size_1",
                 "seed_1", "seed_3"]:
@@ -60,3 +62,81 @@ def test_bench_all_parts_report_and_resume(tmp_path, monkeypatch):
                                 parts=("table2",))
     assert again["times_s"] == times and again["scores"] == ledger["scores"]
     assert json.loads((out / "bench.json").read_text())["times_s"] == times
+
+
+def test_ocr_accuracy_by_hand():
+    from blur2blur.metrics.ocr import char_accuracy, edit_distance, word_accuracy
+
+    assert edit_distance("kitten", "sitting") == 3 and edit_distance("", "abc") == 3
+    assert edit_distance(["a", "b"], ["a", "c", "b"]) == 1
+    assert char_accuracy("the cat", "the cat") == 1.0
+    assert char_accuracy("the  cat\n", "the cat") == 1.0  # whitespace normalised
+    assert char_accuracy("the bat", "the cat") == pytest.approx(1 - 1 / 7)
+    assert char_accuracy("", "abcd") == 0.0 and char_accuracy("x" * 50, "abcd") == 0.0  # clipped at 0
+    assert word_accuracy("the cat sat", "the cat sat on") == pytest.approx(0.75)
+    assert word_accuracy("the bat sat on", "the cat sat on") == pytest.approx(0.75)
+    with pytest.raises(ValueError):
+        char_accuracy("a", "  ")
+
+
+def test_text_pages_are_seeded_and_deterministic():
+    from blur2blur.simulate.text_pages import WORDS, render_page
+
+    a, text = render_page(3, 192, 96, font_size=18)
+    b, again = render_page(3, 192, 96, font_size=18)
+    assert np.array_equal(a, b) and text == again
+    assert a.shape == (96, 192, 3) and 0 <= a.min() and a.max() <= 1 and a.min() < 0.3
+    assert text and all(w.lower() in WORDS for w in text.split())
+    assert render_page(4, 192, 96, font_size=18)[1] != text
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_ocr_part_without_tesseract_says_how_to_install(tmp_path, capsys):
+    import blur2blur.bench as bench_mod
+    from blur2blur.cli import main
+    from blur2blur.metrics.ocr import OCRUnavailable
+
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        write_image(tmp_path / "photos" / f"p{i}.png", smooth_photo(rng, 64, 96))
+    with pytest.raises(OCRUnavailable, match="apt install tesseract-ocr"):
+        bench_mod.run_bench(tmp_path / "b", tmp_path / "photos", parts=("ocr",), tesseract=str(tmp_path / "none"),
+                            tile=32, device="cpu", progress=False, overrides=TINY)
+    assert main(["bench", "--photos", str(tmp_path / "photos"), "--out", str(tmp_path / "b2"), "--parts", "ocr",
+                 "--tesseract", str(tmp_path / "none"), "--tile", "32", "--no-progress"]) == 1
+    assert "apt install tesseract-ocr" in capsys.readouterr().err
+    # beside another part it is skipped with the hint, and the other part runs
+    ledger = bench_mod.run_bench(tmp_path / "b3", tmp_path / "photos", parts=("seeds", "ocr"),
+                                 tesseract=str(tmp_path / "none"), tile=32, device="cpu", progress=False,
+                                 overrides=TINY)
+    assert "seed_1" in ledger["scores"] and "ocr" not in ledger
+    assert "skipping the ocr part" in capsys.readouterr().out
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_ocr_part_end_to_end_on_two_pages(tmp_path, monkeypatch):
+    import shutil
+
+    import blur2blur.bench as bench_mod
+
+    if shutil.which("tesseract") is None:
+        pytest.skip("Tesseract OCR is not installed (apt install tesseract-ocr tesseract-ocr-eng)")
+    monkeypatch.setattr(bench_mod, "OCR_FONT_SIZES", (28,))
+    monkeypatch.setattr(bench_mod, "OCR_PAGES", 2)
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        write_image(tmp_path / "photos" / f"p{i}.png", smooth_photo(rng, 64, 96))
+    import blur2blur.metrics.converter as conv
+
+    real_train = conv.train_blur_classifier
+    monkeypatch.setattr(conv, "train_blur_classifier",
+                        lambda files, profile, progress: real_train(files, profile, iters=2, batch=2, crop=32,
+                                                                    width=4, progress=False))
+    ledger = bench_mod.run_bench(tmp_path / "b", tmp_path / "photos", parts=("ocr",), tile=32, device="cpu",
+                                 progress=False, overrides=TINY)
+    rows = ledger["ocr"]["rows"]
+    assert ledger["ocr"]["pages"] == 2 and set(bench_mod.METHODS) <= set(rows)
+    assert rows["sharp page"]["char"] > 0.9  # Tesseract reads the sharp page
+    assert all(0 <= r["char"] <= 1 and 0 <= r["word"] <= 1 for r in rows.values())
+    md = (tmp_path / "b" / "report" / "README.md").read_text()
+    assert "Reading text" in md and (tmp_path / "b" / "report" / "ocr_grid.png").is_file()

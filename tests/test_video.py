@@ -259,3 +259,26 @@ def test_cli_deblurs_a_video_into_a_folder(tmp_path, capsys):
     assert main(["deblur", str(tmp_path / "junk.mp4"), str(tmp_path / "o2"), "--deblurrer",
                  str(tmp_path / "deb"), "--no-progress"]) == 2
     assert "junk.mp4" in capsys.readouterr().err
+
+
+def test_video_demo_reuses_demo_networks_and_writes_a_playable_comparison(tmp_path):
+    from blur2blur.demo_video import run_video_demo
+    from blur2blur.nets import build_network
+    from blur2blur.nets.weights import save_model
+
+    runs = tmp_path / "demo" / "runs"
+    kw = {"width": 8, "enc_blk_nums": [1], "middle_blk_num": 1, "dec_blk_nums": [1]}
+    for name in ("deblurrer_known", "deblurrer_camera"):
+        save_model(build_network("nafnet", **kw), runs / name / "deblurrer", "nafnet", kw)
+    save_model(build_network("identity_translator"), runs / "translator" / "translator", "identity_translator", {})
+    result = run_video_demo(tmp_path / "demo", frames=4, width=48, height=32, device="cpu", progress=False)
+    video = tmp_path / "demo" / "video"
+    info = probe(video / "compare.mp4")
+    assert (info.frames, info.width, info.height) == (4, 3 * 48 + 8, 32)
+    assert set(result["scores"]) == {"input", "direct", "blur2blur", "upper"}
+    # the identity translator: Blur2Blur is exactly the direct deblurrer
+    assert result["scores"]["blur2blur"]["psnr_per_frame"] == result["scores"]["direct"]["psnr_per_frame"]
+    readme = (video / "report" / "README.md").read_text()
+    assert "flicker index" in readme and "Blur2Blur" in readme
+    with pytest.raises(FileExistsError):
+        run_video_demo(tmp_path / "demo", frames=4, width=48, height=32, device="cpu", progress=False)

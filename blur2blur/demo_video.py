@@ -1,0 +1,159 @@
+"""The video demo: a shaky clip of the user's camera, deblurred three ways, as videos and a table.
+
+1. Networks: the still demo's (blur2blur/demo.py) when `out` already holds them; otherwise the
+   still demo is run first on the bundled photos other than the clip's, so that the clip's scene
+   is never seen in training.
+2. A handheld clip simulated from the clip photo (video/simulate.py): slow pan and zoom, each frame
+   with the demo camera's own shake, noise and processing, blur as long as in the still demo's
+   96 px scenes; the camera's ideal frames kept as ground truth.
+3. The clip deblurred by the known deblurrer directly, by Blur2Blur and by the upper bound
+   (video/deblur.py), scored per frame (PSNR) and for temporal stability (flicker index).
+4. `video/compare.mp4` (input | Blur2Blur | ground truth), `video/report/` (table, per-frame PSNR
+   plot), and the table printed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from blur2blur.io import list_images, read_image
+from blur2blur.outputs import atomic_write_text
+from blur2blur.video.io import VideoWriter, read_frames
+
+CLIP_PHOTO = "coffee.png"  # (one of the bundled photos: a table top with cup, spoon and text-like detail)
+NETWORKS = {"direct": ("deblurrer_known", None), "blur2blur": ("deblurrer_known", "translator"),
+            "upper": ("deblurrer_camera", None)}
+LABELS = {"input": "camera's shaky clip (no processing)", "direct": "known deblurrer applied directly",
+          "blur2blur": "Blur2Blur: translator + known deblurrer",
+          "upper": "deblurrer trained on the camera's own pairs (upper bound)"}
+
+
+def _networks_ready(runs: Path) -> bool:
+    return all((runs / d / "deblurrer.safetensors").is_file() for d in ("deblurrer_known", "deblurrer_camera")) \
+        and (runs / "translator" / "translator.json").is_file()
+
+
+def run_video_demo(out_dir: str | Path = "demo_out", clip_photo: str | Path | None = None, frames: int = 48,
+                   width: int = 256, height: int = 192, fps: float = 24.0, device: str | None = "auto",
+                   progress: bool = True, overwrite: bool = False, seed: int = 0) -> dict:
+    """Run the video demo into `out_dir/video` (see the module doc); returns the scores and timings."""
+    from blur2blur.demo import BUNDLED_PHOTOS, bundled_photos, run_demo
+    from blur2blur.infer.pipeline import DeblurPipeline
+    from blur2blur.video.deblur import deblur_video, score_clip
+    from blur2blur.video.simulate import simulate_clip
+
+    t0 = time.time()
+    out = Path(out_dir)
+    runs = out / "runs"
+    video = out / "video"
+    photos = bundled_photos()
+    photo = Path(clip_photo) if clip_photo else next(p for p in photos if p.name == CLIP_PHOTO)
+    timings: dict[str, float] = {}
+    reused = _networks_ready(runs)
+    if reused:
+        print(f"[video 1/4] reusing the demo's networks in {runs}")
+        note = (f"The networks are the still demo's (`{runs}`); if it ran on the bundled photos, the clip's "
+                f"photo ({photo.name}) was among them, cut into other 96 px scenes.")
+    else:
+        print(f"[video 1/4] no demo networks in {out}: running the still demo on the bundled photos other than "
+              f"the clip's ({photo.name})")
+        others = out / "video_photos"
+        others.mkdir(parents=True, exist_ok=True)
+        for p in photos:
+            if p.resolve() != photo.resolve() and not (others / p.name).exists():
+                (others / p.name).symlink_to(p.resolve())
+        s = time.time()
+        run_demo(out, others, device=device, progress=progress, overwrite=overwrite)
+        timings["still demo (networks)"] = round(time.time() - s, 1)
+        note = f"The networks were trained by the still demo on the bundled photos other than {photo.name}."
+    if video.exists():
+        if not overwrite and any(video.iterdir()):
+            raise FileExistsError(f"{video} holds a previous video demo: pass --overwrite to replace it")
+        shutil.rmtree(video)
+    s = time.time()
+    print(f"[video 2/4] simulating a handheld clip of {photo.name} ({frames} frames of {width}x{height})")
+    simulate_clip(photo, video / "clip", "unknown", frames, width, height, fps, seed=seed, blur_size=96,
+                  progress=progress)
+    timings["clip"] = round(time.time() - s, 1)
+    clip, gt = video / "clip" / "clip.mp4", video / "clip" / "gt"
+    scores = {"input": score_clip(clip, gt)}
+    print("[video 3/4] deblurring the clip three ways")
+    for name, (deb, tra) in NETWORKS.items():
+        s = time.time()
+        pipe = DeblurPipeline.from_checkpoints(runs / deb / "deblurrer", runs / tra / "translator" if tra else None,
+                                               device)
+        result = deblur_video(pipe, clip, video / f"{name}.mp4", progress=progress)
+        scores[name] = score_clip(video / f"{name}.mp4", gt)
+        timings[name] = round(time.time() - s, 1)
+        scores[name]["frames_per_s"] = result["fps"]
+    print("[video 4/4] writing compare.mp4 and the report")
+    _compare(clip, video / "blur2blur.mp4", gt, video / "compare.mp4", fps)
+    timings["total"] = round(time.time() - t0, 1)
+    table = _table(scores)
+    report = video / "report"
+    plot = _plot(scores, report / "psnr_per_frame.png")
+    check = json.loads((runs / "translator" / "translator_check.json").read_text())["decision"] \
+        if (runs / "translator" / "translator_check.json").is_file() else None
+    atomic_write_text(report / "results.json", json.dumps({
+        "scores": {k: {"psnr": v["psnr"], "flicker": v["flicker"], "psnr_per_frame": v["psnr_per_frame"]}
+                   for k, v in scores.items()}, "timings_s": timings, "clip_photo": str(photo),
+        "frames": frames, "size": [width, height], "translator_check": check}, indent=1))
+    atomic_write_text(report / "README.md", "\n".join([
+        "# blur2blur video demo", "", table, "",
+        "Flicker index: the mean absolute change between consecutive frames of the output over that of the "
+        "ground truth (1 = as steady as the scene; metrics/flicker.py).", "",
+        f"`../compare.mp4`: input | Blur2Blur | ground truth. {note}", "",
+        f"![PSNR per frame]({plot.name})" if plot else "(per-frame plot: install matplotlib)", "",
+        f"Timings (s): {json.dumps(timings)}", ""]))
+    print()
+    print(table)
+    print(f"\nvideos: {video}/compare.mp4 (input | Blur2Blur | ground truth), {video}/direct.mp4, "
+          f"blur2blur.mp4, upper.mp4; report: {report}   total time: {timings['total']:.0f} s")
+    return {"scores": scores, "timings_s": timings}
+
+
+def _table(scores: dict) -> str:
+    lines = ["| method | PSNR (dB, RGB, uint8; mean over frames) | worst frame | flicker index | frames/s |",
+             "|---|---|---|---|---|"]
+    for key, label in LABELS.items():
+        s = scores[key]
+        fps = f"{s['frames_per_s']:.1f}" if "frames_per_s" in s else "-"
+        lines.append(f"| {label} | {s['psnr']:.2f} | {min(s['psnr_per_frame']):.2f} | {s['flicker']:.3f} | {fps} |")
+    return "\n".join(lines)
+
+
+def _compare(clip: Path, result: Path, gt: Path, out: Path, fps: float) -> None:
+    """input | result | ground truth, side by side, as one video."""
+    truth = list_images(gt)
+    a, b = list(read_frames(clip)), list(read_frames(result))
+    h, w = a[0].image.shape[:2]
+    with VideoWriter(out, 3 * w + 8, h, fps, crf=16, time_base=a[0].time_base) as writer:
+        gap = np.ones((h, 4, 3), np.float32)
+        for x, y, t in zip(a, b, truth):
+            writer.write(np.concatenate([x.image, gap, y.image, gap, read_image(t)], axis=1), pts=x.pts)
+
+
+def _plot(scores: dict, path: Path) -> Path | None:
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for key, label in LABELS.items():
+        ax.plot(scores[key]["psnr_per_frame"], label=label.split(":")[0].split(" (")[0])
+    ax.set_xlabel("frame")
+    ax.set_ylabel("PSNR (dB)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
