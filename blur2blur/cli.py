@@ -205,8 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="image file, folder of images, or video file")
     p.add_argument("out", help="output folder (images); for a video, the output video file (or a folder "
                    "to write INPUT's name into)")
-    p.add_argument("--deblurrer", required=True,
+    p.add_argument("--deblurrer",
                    help="deblurrer: our checkpoint (path without extension) or an official file")
+    p.add_argument("--onnx", metavar="FILE", help="run an exported model (blur2blur export) with onnxruntime "
+                   "instead of --deblurrer/--translator")
     p.add_argument("--official", help="configuration of an official --deblurrer file: "
                    "nafnet-gopro-width32 | nafnet-gopro-width64 | restormer-motion")
     p.add_argument("--tlc", action="store_true",
@@ -227,6 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_count(1), default=4, help="video: frames per network call")
     p.add_argument("--overwrite", action="store_true", help="video: replace an existing output video")
     p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("export", help="the fused translator + deblurrer as one ONNX or TorchScript file")
+    p.add_argument("out", help="output file (.onnx or .pt)")
+    p.add_argument("--deblurrer", help="deblurrer: our checkpoint or an official file (with --official)")
+    p.add_argument("--official", help="configuration of an official --deblurrer file")
+    p.add_argument("--translator", help="translator checkpoint (omit: the deblurrer alone)")
+    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    p.add_argument("--opset", type=_count(13), default=17, help="ONNX opset (default 17)")
 
     p = sub.add_parser("evaluate", help="PSNR, SSIM (both conventions), LPIPS vs ground truth; NIQE without it")
     p.add_argument("pred", help="folder of images to evaluate")
@@ -313,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"{prefix} {err}", file=sys.stderr)
         return 2
-    except FloatingPointError as err:
+    except (FloatingPointError, ImportError) as err:  # (a diverged run; an optional package missing)
         if debug:
             raise
         print(f"{prefix} {err}", file=sys.stderr)
@@ -381,6 +391,15 @@ def _dispatch(args: argparse.Namespace) -> int:
                               tile=args.tile, seed=args.seed, overwrite=args.overwrite,
                               skip_bad=args.skip_bad)
         print(json.dumps(counts, indent=1))
+        return 0
+
+    if cmd == "export":
+        from blur2blur.infer.export import export_pipeline
+
+        if not (args.deblurrer or args.translator):
+            raise ValueError("give --deblurrer and/or --translator to export")
+        out = export_pipeline(args.deblurrer, args.out, args.translator, args.format, args.official, args.opset)
+        print(f"wrote {out} ({args.format}; input `image` N x 3 x H x W in [0,1], any H, W >= 16)")
         return 0
 
     if cmd == "prepare":
@@ -476,10 +495,19 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "deblur":
         from blur2blur.infer.pipeline import DeblurPipeline
 
-        pipe = DeblurPipeline.from_checkpoints(args.deblurrer, args.translator, device=args.device,
-                                               deblurrer_official=args.official, tlc=args.tlc,
-                                               amp=args.amp, tile=args.tile,
-                                               tile_overlap=args.tile_overlap)
+        if args.onnx:
+            if args.deblurrer or args.translator:
+                raise ValueError("--onnx runs an exported model: give it without --deblurrer/--translator")
+            from blur2blur.infer.export import OnnxPipeline
+
+            pipe = OnnxPipeline(args.onnx, tile=args.tile, tile_overlap=args.tile_overlap)
+        elif not args.deblurrer:
+            raise ValueError("give --deblurrer CHECKPOINT (with --translator T for Blur2Blur) or --onnx FILE")
+        else:
+            pipe = DeblurPipeline.from_checkpoints(args.deblurrer, args.translator, device=args.device,
+                                                   deblurrer_official=args.official, tlc=args.tlc,
+                                                   amp=args.amp, tile=args.tile,
+                                                   tile_overlap=args.tile_overlap)
         from blur2blur.video.io import is_video
 
         if Path(args.input).is_file() and is_video(args.input):

@@ -86,8 +86,7 @@ class DeblurPipeline:
         tile = self._tile_side(*y.shape[-2:])
         if not tile:
             return self._forward(y)
-        keys = (["translated"] if self.translator is not None else []) + (
-            ["deblurred"] if self.deblurrer is not None else [])
+        keys = self.output_keys()
 
         def forward(t: torch.Tensor) -> torch.Tensor:
             outs = self._forward(t)
@@ -95,6 +94,11 @@ class DeblurPipeline:
 
         both = run_tiled(forward, y, tile, self.tile_overlap, multiple=self.pad_multiple, progress=progress)
         return {k: both[:, 3 * i:3 * i + 3] for i, k in enumerate(keys)}
+
+    def output_keys(self) -> list[str]:
+        """The outputs `run_tensor` returns, in order: "translated" (with a translator), "deblurred"."""
+        return (["translated"] if self.translator is not None else []) + (
+            ["deblurred"] if self.deblurrer is not None else [])
 
     def _forward(self, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """Both networks on one whole NCHW batch (padded to `pad_multiple` and cropped back)."""

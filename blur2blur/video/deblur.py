@@ -60,7 +60,7 @@ def deblur_video(pipeline, src: str | os.PathLike, dst: str | os.PathLike, crf: 
         def flush():
             nonlocal count
             x = torch.stack([torch.from_numpy(f.image).permute(2, 0, 1) for f in pending])
-            out = pipeline.run_tensor(x)["deblurred" if pipeline.deblurrer is not None else "translated"]
+            out = pipeline.run_tensor(x)[pipeline.output_keys()[-1]]  # (deblurred, or translated alone)
             out = out.float().cpu().permute(0, 2, 3, 1).numpy()
             for f, y in zip(pending, out):
                 if frames_dir is not None:
