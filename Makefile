@@ -12,7 +12,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[dev,logs,report,export]"
+	$(PY) -m pip install -q -e ".[dev,logs,report,export,serve]"
 	# LPIPS/perceptual trunk weights ship in this wheel; --no-deps because it declares torchvision.
 	$(PY) -m pip install -q --no-deps "stlpips-pytorch==0.0.2"
 	touch $@

@@ -238,6 +238,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
     p.add_argument("--opset", type=_count(13), default=17, help="ONNX opset (default 17)")
 
+    p = sub.add_parser("serve", help="a local web page to try the model on your photos and videos")
+    p.add_argument("--deblurrer", help="deblurrer: our checkpoint or an official file (with --official)")
+    p.add_argument("--official", help="configuration of an official --deblurrer file")
+    p.add_argument("--tlc", action="store_true", help="NAFNet test-time local converter")
+    p.add_argument("--translator", help="translator checkpoint")
+    p.add_argument("--onnx", metavar="FILE", help="serve an exported model instead")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=_count(1), default=7860)
+    p.add_argument("--max-mb", type=_positive_float, default=20.0, help="largest upload in MB (default 20)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--amp", default="auto", choices=["auto", "bf16", "none"])
+    p.add_argument("--tile", default="auto", type=_tile_arg)
+
     p = sub.add_parser("evaluate", help="PSNR, SSIM (both conventions), LPIPS vs ground truth; NIQE without it")
     p.add_argument("pred", help="folder of images to evaluate")
     p.add_argument("gt", nargs="?", help="folder of ground truth, matched by file stem (omit for NIQE only)")
@@ -391,6 +404,24 @@ def _dispatch(args: argparse.Namespace) -> int:
                               tile=args.tile, seed=args.seed, overwrite=args.overwrite,
                               skip_bad=args.skip_bad)
         print(json.dumps(counts, indent=1))
+        return 0
+
+    if cmd == "serve":
+        from blur2blur.serve import serve
+
+        if args.onnx:
+            from blur2blur.infer.export import OnnxPipeline
+
+            pipe = OnnxPipeline(args.onnx, tile=args.tile)
+        elif args.deblurrer:
+            from blur2blur.infer.pipeline import DeblurPipeline
+
+            pipe = DeblurPipeline.from_checkpoints(args.deblurrer, args.translator, args.device,
+                                                   deblurrer_official=args.official, tlc=args.tlc, amp=args.amp,
+                                                   tile=args.tile)
+        else:
+            raise ValueError("give --deblurrer CHECKPOINT (with --translator T) or --onnx FILE")
+        serve(pipe, args.host, args.port, args.max_mb)
         return 0
 
     if cmd == "export":
