@@ -12,6 +12,7 @@ Rows: the translator training step (official preset at 128/256 px, batch 1 and 4
 its own crop and batch), the deblurrer training step (cpu-small; official NAFNet width 32 at
 256 px, batch given), and inference at 256x256, 1280x720 and 4000x3000 (tiled, 1024 px tiles,
 64 px overlap) of the translator (MIMO-UNet), NAFNet width 32 and 64 and translator + NAFNet-32,
+the same exported to ONNX and run by onnxruntime at 1280x720 (when onnx and onnxruntime are installed),
 `blur2blur deblur` of a 1280x720 video (frames per second, decoding and H.264 encoding included)
 and `blur2blur prepare` of two 1920x1080 clips (frames per second: decode, score, write PNG).
 Columns: median seconds and range over the timed rounds, items per second, peak extra memory
@@ -324,6 +325,10 @@ def works(device, args) -> list[Work]:
             tiled = " (tiled)" if h * w > TILE * TILE else ""
             rows.append(Work(f"inference {label}, {w}x{h}{tiled}", "img", b, f, rounds=rounds,
                              variants=variants))
+    if not args.quick and _has_onnxruntime():
+        b, f = onnx_inference(720, 1280)
+        rows.append(Work("inference translator + NAFNet-32, 1280x720, exported ONNX run by onnxruntime (CPU)",
+                         "img", b, f, rounds=2, variants=("float32",)))
     if not args.quick:
         b, f = video_deblur(device, 720, 1280, VIDEO_FRAMES)
         rows.append(Work(f"video deblur (blur2blur deblur), translator + NAFNet-32, {VIDEO_FRAMES} frames of "
@@ -336,6 +341,36 @@ def works(device, args) -> list[Work]:
     if args.only:
         rows = [r for r in rows if any(word in r.name for word in args.only)]
     return rows
+
+
+def _has_onnxruntime() -> bool:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def onnx_inference(h: int, w: int):
+    """translator + NAFNet-32 exported with `blur2blur export` and run by onnxruntime."""
+    import tempfile
+
+    from blur2blur.infer.export import OnnxPipeline, export_pipeline
+    from blur2blur.nets.weights import save_model
+
+    folder = Path(tempfile.mkdtemp(prefix="b2b-speed-"))
+    deb, tra = _nets("both")
+    save_model(deb, folder / "deb", "nafnet", {"width": 32, **NAFNET})
+    save_model(tra, folder / "tra", "mimo_unet", MIMO)
+    path = export_pipeline(folder / "deb", folder / "m.onnx", folder / "tra")
+
+    def build(variant: dict):
+        pipe = OnnxPipeline(path, tile=0)
+        y = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(1))
+        return lambda: pipe.run_tensor(y)
+
+    return build, inference(torch.device("cpu"), "both", h, w)[1]
 
 
 VIDEO_FRAMES = 6
