@@ -52,7 +52,7 @@ METHODS = {
 }
 RATIOS = ((5, 5), (6, 4), (7, 3), (8, 2), (9, 1))
 # U-Net and NAFNet output images (the kernel head is MIMO-UNet's): they get the low-pass colour
-# anchor, since a patch-statistics critic alone leaves colour free (docs/bench.md: without it a
+# anchor, since a patch-statistics critic alone leaves colour free (docs/research/bench.md: without it a
 # U-Net T turned whites pink).
 _IMAGE_HEAD = ["out_kernel=0", "lambda_lowpass=1"]
 BACKBONES = {"mimo_unet": [], "unet": ["net=unet", "levels=3"] + _IMAGE_HEAD,
@@ -137,11 +137,12 @@ class Bench:
 
 def run_bench(out: str | Path = "bench_out", photos: str | Path | None = None, preset: str = "cpu-small",
               parts=PARTS, tile: int = 96, seed: int = 0, device: str = "auto", progress: bool = True,
-              overrides: dict | None = None, tesseract: str | None = None) -> dict:
+              overrides: dict | None = None, tesseract: str | None = None, skip_bad: bool = False) -> dict:
     """Run the chosen `parts` of the bench into `out` (see the module doc); returns the ledger.
 
     `overrides`: {"deblurrer" | "translator" | "unpaired": ["key=value", ...]} on top of `preset`.
     `tesseract`: the Tesseract executable for the ocr part (default: `tesseract` on PATH).
+    `skip_bad`: leave out unreadable photos (each named) instead of failing.
     """
     from blur2blur.demo import bundled_photos
     from blur2blur.simulate import make_dataset
@@ -168,6 +169,7 @@ def run_bench(out: str | Path = "bench_out", photos: str | Path | None = None, p
     bench.config("deblurrer"), bench.config("translator"), bench.config("unpaired")  # (typos fail now)
     if not (bench.data / "manifest.json").is_file():
         make_dataset(sources, bench.data, tile=tile, seed=seed, write_train_gt=True, progress=progress,
+                     skip_bad=skip_bad,
                      overwrite=True)
     known_set = _known_set(bench, seed)
     direct = _direct(bench)

@@ -75,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="read headers only (no full decode)")
 
     p = sub.add_parser("simulate", help="render what a camera profile would capture")
-    p.add_argument("input", help="a sharp image or a folder of them")
-    p.add_argument("out", help="output folder")
+    p.add_argument("input", nargs="?", help="a sharp image or a folder of them")
+    p.add_argument("out", nargs="?", help="output folder")
     p.add_argument("--profile", default="unknown", help="shipped profile name or a YAML path")
     p.add_argument("--seed", type=_count(0), default=0)
     p.add_argument("--no-motion", action="store_true", help="the camera's sharp capture")
@@ -262,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "default $BLUR2BLUR_NIQE_MODEL or an installed BasicSR's file; none: no NIQE")
     p.add_argument("--json", help="also write the results to this JSON file (strict JSON)")
     p.add_argument("--csv", help="also write one row per image (and the mean) to this CSV file")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --json/--csv file that blur2blur did not write")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
 
@@ -274,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS, help="parts to run (default all)")
     p.add_argument("--tesseract", help="Tesseract executable for the ocr part (default: tesseract on PATH)")
+    p.add_argument("--skip-bad", action="store_true", help="leave out photos that cannot be read (each is named)")
     p.add_argument("--tile", type=_count(16), default=96, help="side (px) of the scenes cut from each photo")
     p.add_argument("--seed", type=_count(0), default=0)
     p.add_argument("--device", default="auto")
@@ -298,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set-translator", action="append", default=[], metavar="KEY=VALUE",
                    help="override the translator's cpu-small config")
     p.add_argument("--overwrite", action="store_true", help="replace a previous demo in --out")
+    p.add_argument("--skip-bad", action="store_true", help="leave out photos that cannot be read (each is named)")
     p.add_argument("--video", action="store_true",
                    help="the video demo: a simulated shaky clip deblurred three ways, as videos and a table "
                         "(reuses the networks of a still demo in --out; OUT/video)")
@@ -317,7 +321,16 @@ def main(argv: list[str] | None = None) -> int:
     from blur2blur.io import ImageReadError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        if exc.code == 2:  # (a file name that starts with '-' reads as an option)
+            dashed = [a for a in (sys.argv[1:] if argv is None else argv)
+                      if a.startswith("-") and len(a) > 1 and os.path.exists(a)]
+            if dashed:
+                print(f"blur2blur: note: {dashed[0]!r} is a file whose name starts with '-', which reads as an "
+                      f"option: write it as ./{dashed[0]}, or put -- before the file names", file=sys.stderr)
+        raise
     from blur2blur.perf import configure_threads
 
     configure_threads()
@@ -344,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     except PermissionError as err:
         if debug:
             raise
-        print(f"{prefix} permission denied: {err.filename or err}: check the folder's permissions or "
+        print(f"{prefix} permission denied: {err.filename or err}: check its permissions (and its folder's) or "
               "choose another path", file=sys.stderr)
         return 1
     except OSError as err:
@@ -353,7 +366,10 @@ def main(argv: list[str] | None = None) -> int:
         what = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
                 errno.EDQUOT: "the disk quota is exceeded"}.get(err.errno, err.strerror or str(err))
         where = f" writing {err.filename}" if err.filename else ""
-        print(f"{prefix} {what}{where}: free space or choose another output path", file=sys.stderr)
+        fix = ("choose an output path on a writable file system" if err.errno == errno.EROFS else
+               "free space or choose another output path" if err.errno in (errno.ENOSPC, errno.EDQUOT) else
+               "check the path and try again")
+        print(f"{prefix} {what}{where}: {fix}", file=sys.stderr)
         return 1
     except (MemoryError, RuntimeError) as err:
         if debug:
@@ -388,6 +404,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.list_profiles:
             print("\n".join(list_profiles()))
             return 0
+        if not (args.input and args.out):
+            raise ValueError("simulate needs INPUT and OUT (or --list-profiles alone)")
         written = simulate_path(args.input, args.out, args.profile, seed=args.seed,
                                 motion=not args.no_motion, noise=not args.no_noise)
         print(f"wrote {len(written)} image(s) to {args.out}")
@@ -562,10 +580,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         from blur2blur.metrics.evaluate import default_niqe_model, evaluate_folders, format_table, write_csv
         from blur2blur.outputs import atomic_write_text, guard_output
 
+        from blur2blur.outputs import check_replaceable
+
         inputs = [args.pred] + ([args.gt] if args.gt else [])
-        for out, what in ((args.json, "JSON file"), (args.csv, "CSV file")):
+        for out, what, kind in ((args.json, "JSON file", "json"), (args.csv, "CSV file", "csv")):
             if out:
                 guard_output(out, inputs, what, folder=False)
+                check_replaceable(out, kind, args.overwrite)
         lpips = None
         if args.gt and not args.no_lpips:
             from blur2blur.device import pick_device
@@ -592,7 +613,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         try:
             run_bench(args.out, args.photos, args.preset, tuple(args.parts), args.tile, args.seed, args.device,
                       not args.no_progress, {"deblurrer": args.set_deblurrer, "translator": args.set_translator,
-                                             "unpaired": args.set_unpaired}, tesseract=args.tesseract)
+                                             "unpaired": args.set_unpaired}, tesseract=args.tesseract,
+                      skip_bad=args.skip_bad)
         except OCRUnavailable as exc:  # (only when ocr was the only part asked for)
             print(f"blur2blur bench: error: {exc}", file=sys.stderr)
             return 1
@@ -613,7 +635,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         run_demo(out_dir=args.out, photos=args.photos, seed=args.seed, device=args.device,
                  tile=args.tile, known_profile=args.known_profile, camera_profile=args.camera_profile,
                  deblurrer_overrides=args.set_deblurrer, translator_overrides=args.set_translator,
-                 overwrite=args.overwrite, progress=not args.no_progress)
+                 overwrite=args.overwrite, progress=not args.no_progress, skip_bad=args.skip_bad)
         return 0
 
     raise AssertionError(f"unhandled command {cmd}")

@@ -67,14 +67,14 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
              known_profile: str | Path = "known", camera_profile: str | Path = "unknown",
              deblurrer_overrides: list[str] | dict | None = None,
              translator_overrides: list[str] | dict | None = None,
-             progress: bool = True, overwrite: bool = False) -> dict:
+             progress: bool = True, overwrite: bool = False, skip_bad: bool = False) -> dict:
     """Run the whole demo into `out_dir`; return {method: mean metrics} and write `report/`.
 
     `known_profile` / `camera_profile` name the two simulated cameras (shipped profile name or
     YAML path); a simulated K (`k_source=simulate`) is made with the known one, whatever the
     translator config says.
     `overwrite`: replace a previous demo in `out_dir` (its data, K, runs and results) instead of
-    refusing.
+    refusing. `skip_bad`: leave out unreadable photos (each named) instead of failing.
     """
     t0 = time.time()
     out = Path(out_dir)
@@ -95,7 +95,7 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
     s = time.time()
     print(f"[1/5] simulating two cameras on {len(sources)} photos (tiles of {tile} px)")
     make_dataset(sources, data, known_profile, camera_profile, tile=tile, seed=seed, write_train_gt=True,
-                 progress=progress, overwrite=overwrite)
+                 progress=progress, overwrite=overwrite, skip_bad=skip_bad)
     stage("dataset", s)
 
     s = time.time()

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from blur2blur.outputs import temp_path
+from blur2blur.outputs import raise_for_output, temp_path
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
@@ -348,6 +348,21 @@ def list_images(folder) -> list[Path]:
     return sorted(found)
 
 
+def no_images_message(folder, what: str = "images") -> str:
+    """"no <what> found in <folder>", naming the hidden image files (names starting with '.') that
+    `list_images` skipped, if any: a file named like `..png` is easy to miss."""
+    folder = Path(folder)
+    hidden = []
+    if folder.is_dir():
+        hidden = sorted(p.name for p in folder.iterdir()
+                        if p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    text = f"no {what} found in {folder}"
+    if hidden:
+        text += (f" ({len(hidden)} hidden file(s) whose names start with '.' were skipped, e.g. {hidden[0]!r}: "
+                 "rename them to use them)")
+    return text
+
+
 # ----------------------------------------------------------------------------- writing
 
 
@@ -375,6 +390,8 @@ def write_image(path, img, bits: int = 8, quality: int = 95) -> Path:
     try:
         _write_quantised(tmp, arr, _WRITE_FORMATS[ext], quality)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise_for_output(exc, path)
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -92,9 +92,66 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     try:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
+    except OSError as exc:
+        raise_for_output(exc, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def raise_for_output(exc: OSError, path: str | os.PathLike):
+    """Re-raise an OSError met while writing `path` through a temporary file, naming `path`
+    (not the hidden temporary name the user never asked for)."""
+    if exc.filename is None or str(exc.filename) == str(path):
+        raise exc
+    raise type(exc)(exc.errno, exc.strerror, str(path)) from None
+
+
+def as_disk_error(exc: BaseException, path: str | os.PathLike) -> OSError | None:
+    """The OSError a failed write of `path` stands for, when a library hid it in its own exception
+    (torch.save's "unexpected pos" / "PytorchStreamWriter failed", safetensors' "code: 28"); else
+    None. A full disk (little space left where `path` goes) is ENOSPC, anything else EIO."""
+    import errno
+    import shutil
+
+    text = str(exc)
+    if not any(k in text for k in ("unexpected pos", "PytorchStreamWriter", "No space left", "code: 28",
+                                   "file write failed")):
+        return None
+    try:
+        free = shutil.disk_usage(Path(path).parent).free
+    except OSError:
+        free = 0
+    if free < 64 * 1024 * 1024 or "No space left" in text or "code: 28" in text:
+        return OSError(errno.ENOSPC, "No space left on device", str(path))
+    return OSError(errno.EIO, f"writing failed ({text.splitlines()[0][:120]})", str(path))
+
+
+def check_replaceable(path: str | os.PathLike, kind: str, overwrite: bool = False) -> None:
+    """Refuse (OutputConflict) to replace an existing `path` that blur2blur did not write as a
+    `kind` ("csv" or "json" results) file, or that is a symbolic link, unless `overwrite`."""
+    path = Path(path)
+    if overwrite or not (path.exists() or path.is_symlink()):
+        return
+    if path.is_symlink():
+        raise OutputConflict(f"{path} is a symbolic link (to {os.readlink(path)}): writing the {kind.upper()} there "
+                             f"would replace that file; give another path, or --overwrite")
+    try:
+        head = path.read_bytes()[:4096].decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        head = ""
+    ours = head.startswith("image,") if kind == "csv" else ('"metrics"' in head and head.lstrip().startswith("{"))
+    if not ours:
+        raise OutputConflict(f"{path} exists and is not a {kind.upper()} file written by blur2blur evaluate: give "
+                             f"another path, or --overwrite to replace it")
+
+
+def process_command(pid: int) -> str | None:
+    """The command line of a running process (Linux /proc), or None where it cannot be read."""
+    try:
+        return Path(f"/proc/{int(pid)}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except (OSError, ValueError):
+        return None
 
 
 def pid_alive(pid: int) -> bool:

@@ -274,11 +274,17 @@ def test_run_folder_that_is_a_file(world, tmp_path, capsys):
 
 def test_a_live_lock_refuses_a_second_process(world, tmp_path, capsys):
     import socket
+    import subprocess
+    import sys
 
     out = tmp_path / "run"
     out.mkdir()
-    (out / ".lock").write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname()}))
-    _train(world, out, capsys, code=2, names=["another process", str(os.getppid())])
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "blur2blur"])  # (a live blur2blur)
+    try:
+        (out / ".lock").write_text(json.dumps({"pid": proc.pid, "host": socket.gethostname()}))
+        _train(world, out, capsys, code=2, names=["another process", str(proc.pid)])
+    finally:
+        proc.kill()
     assert not (out / "config.yaml").exists()
 
 
@@ -366,9 +372,10 @@ def test_unavailable_or_unknown_device(world, tmp_path, capsys, device, culprit)
 
 
 @pytest.mark.parametrize("err, words", [
-    (OSError(errno.ENOSPC, "No space left on device", "x.png"), ["disk is full", "x.png"]),
-    (OSError(errno.EROFS, "Read-only file system", "x.png"), ["read-only", "x.png"]),
-    (PermissionError(errno.EACCES, "Permission denied", "x.png"), ["permission denied", "x.png"]),
+    # (the writer fails on its temporary file ".b2b-...": the message names the output, out/a.png)
+    (OSError(errno.ENOSPC, "No space left on device", ".b2b-x.png"), ["disk is full", "a.png"]),
+    (OSError(errno.EROFS, "Read-only file system", ".b2b-x.png"), ["read-only", "a.png", "writable"]),
+    (PermissionError(errno.EACCES, "Permission denied", ".b2b-x.png"), ["permission denied", "a.png"]),
 ])
 def test_disk_errors_are_one_line(world, tmp_path, capsys, monkeypatch, err, words):
     import blur2blur.io as io

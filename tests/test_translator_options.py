@@ -39,7 +39,7 @@ def test_new_options_are_off_in_the_published_presets():
     for preset in ("official", "paper", "cpu-small"):
         assert make_config(DeblurrerConfig, preset).noise_curve == ""
     # cpu-small: K with the camera's grain, T a convex kernel head trained by the patch-statistics
-    # critic alone (measured: docs/demo.md, seventh round)
+    # critic alone (measured: docs/research/demo.md, seventh round)
     small = make_config(TranslatorConfig, "cpu-small")
     assert {k: getattr(small, k) for k in NEW_OPTIONS} == NEW_OPTIONS | {"k_noise": "match", "lambda_swd": 1000.0}
     # ... against a bank of K's patches, with Adam (0.9, 0.999) and an average of T's weights (issue #19)

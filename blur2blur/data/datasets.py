@@ -24,6 +24,31 @@ from blur2blur.io import ImageReadError, image_info, read_image
 logger = logging.getLogger("blur2blur.data")
 
 
+SMALL_CHECK_FILES = 2000  # header reads, at most this many files
+
+
+def warn_small_images(files: Sequence[Path], crop: int) -> int:
+    """Warn once when images (their headers; at most SMALL_CHECK_FILES) are smaller than the crop:
+    they are reflect-padded, so the network learns the padding. Returns how many are."""
+    small, smallest = 0, None
+    checked = list(files)[:SMALL_CHECK_FILES]
+    for f in checked:
+        try:
+            info = image_info(f)
+        except (ImageReadError, OSError):
+            continue  # (unreadable files are reported where they are read)
+        if min(info.width, info.height) < crop:
+            small += 1
+            if smallest is None or info.width * info.height < smallest[0] * smallest[1]:
+                smallest = (info.width, info.height)
+    if small:
+        warnings.warn(f"{small} of {len(checked)} images in {Path(checked[0]).parent} are smaller than the "
+                      f"{crop} px training crop (the smallest {smallest[0]}x{smallest[1]}): they are reflect-padded, "
+                      f"so the network also learns the padding; lower the crop (--set crop=...) or use larger "
+                      f"images (`blur2blur check-data` lists them)", stacklevel=3)
+    return small
+
+
 class _CropDataset(Dataset):
     """Shared machinery: image cache, bad-file bookkeeping, crop + augmentation."""
 
@@ -40,6 +65,8 @@ class _CropDataset(Dataset):
         self._cache: dict[Path, np.ndarray] = {}
         self._bad: set[int] = set()
         self._warned: set[Path] = set()
+        if self.crop_size is not None:
+            warn_small_images([item[0] for item in self.items], self.crop_size)
 
     def __len__(self) -> int:
         return len(self.items)

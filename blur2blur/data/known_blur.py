@@ -63,7 +63,7 @@ def build_known_blur_set(
     out_dir.mkdir(parents=True, exist_ok=True)
     curve = None
     if match_noise:
-        curve = estimate_noise_curve(read_image(f) for f in files)
+        curve = _noise_curve(files, sharp_dir)
         curve.to_json(out_dir / "noise_curve.json")
     manifest, written = {}, []
     jobs = [(i, f, v) for i, f in enumerate(files) for v in range(variants)]
@@ -112,7 +112,7 @@ def build_known_set_from_domain(
         sharp = list_images(sharp_dir)
         if not sharp:
             raise ValueError(f"no sharp images in {sharp_dir} to estimate the camera's noise from")
-        curve = estimate_noise_curve(read_image(f) for f in sharp)
+        curve = _noise_curve(sharp, sharp_dir)
         curve.to_json(out_dir / "noise_curve.json")
     else:
         variants = 1
@@ -139,6 +139,17 @@ def with_known_grain(deblurrer_cfg, known_set: str | Path):
 
     curve = Path(known_set) / "noise_curve.json"
     return dataclasses.replace(deblurrer_cfg, noise_curve=str(curve)) if curve.is_file() else deblurrer_cfg
+
+
+def _noise_curve(files: list[Path], folder):
+    """The camera's noise curve from its sharp images; a clear error naming `folder` and the fix
+    when they are too small or too few to estimate it."""
+    try:
+        return estimate_noise_curve(read_image(f) for f in files)
+    except ValueError as exc:
+        raise ValueError(f"cannot estimate the camera's noise from the sharp images in {folder} ({exc}): give "
+                         "more or larger sharp images (the demo and bench: a larger --tile or more photos), "
+                         "or use k_noise=none") from None
 
 
 def _smooth(img: np.ndarray, sigma: float) -> np.ndarray:

@@ -202,7 +202,9 @@ def check_layout(root, crop_size: int | None = 256,
         raise ValueError(f"unknown split(s) {unknown} in need; the splits are {SPLITS}")
     report = LayoutReport(root=root, crop_size=crop_size, need=need)
     if not root.is_dir():
-        report.add("error", None, root, f"dataset folder {root} does not exist", "no_root")
+        why = (f"{root} is a file, not a dataset folder: give the folder holding trainA, trainB, ..."
+               if root.exists() else f"dataset folder {root} does not exist")
+        report.add("error", None, root, why, "no_root")
         return report
 
     lower_names = {p.name.lower(): p.name for p in root.iterdir() if p.is_dir()}

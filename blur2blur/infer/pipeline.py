@@ -14,9 +14,10 @@ from tqdm.auto import tqdm
 
 from blur2blur.device import pick_device
 from blur2blur.outputs import guard_output, output_names
-from blur2blur.io import list_images, read_image, to_numpy, to_tensor, write_image
+from blur2blur.io import list_images, no_images_message, read_image, to_numpy, to_tensor, write_image
 from blur2blur.nets.official import load_network
 from blur2blur.nets.padding import pad_to_multiple
+from blur2blur.train.run_folder import RunLock
 from blur2blur.perf import autocast, channels_last_ok, resolve_amp, to_channels_last
 from blur2blur.infer.tiling import run_tiled
 
@@ -128,16 +129,21 @@ class DeblurPipeline:
         src, out_dir = Path(src), Path(out_dir)
         files = [src] if src.is_file() else list_images(src)
         if not files:
-            raise ValueError(f"no images found at {src}")
+            raise ValueError(no_images_message(src))
         guard_output(out_dir, [src, *files], "output folder")
         names = output_names(files)
         written = []
-        for f in tqdm(files, desc="deblur", disable=not progress, dynamic_ncols=True):
-            outs = self.run(read_image(f), progress=progress and len(files) == 1)  # (tiles)
-            key = "deblurred" if "deblurred" in outs else "translated"
-            path = out_dir / names[f]
-            write_image(path, outs[key])
-            written.append(path)
-            if save_translated and "translated" in outs and key != "translated":
-                write_image(out_dir / "translated" / names[f], outs["translated"])
+        with RunLock(out_dir, doing="writing into"):  # (two commands writing one folder: refused)
+            for f in tqdm(files, desc="deblur", disable=not progress, dynamic_ncols=True):
+                written.append(self._one(f, out_dir, names[f], save_translated, progress and len(files) == 1))
         return written
+
+    def _one(self, f: Path, out_dir: Path, name: str, save_translated: bool, progress: bool) -> Path:
+        """Deblur one file into out_dir/name (and T(y) into out_dir/translated/name)."""
+        outs = self.run(read_image(f), progress=progress)  # (tiles)
+        key = "deblurred" if "deblurred" in outs else "translated"
+        path = out_dir / name
+        write_image(path, outs[key])
+        if save_translated and "translated" in outs and key != "translated":
+            write_image(out_dir / "translated" / name, outs["translated"])
+        return path

@@ -52,6 +52,7 @@ realistic way to run 5000 iterations on photo-sized images.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -207,6 +208,14 @@ def blind_deblur(y, wizard: KernelWizard, iters: int = 5000, warmup_x: int = 300
 
         bar = tqdm(total=warmup_x + warmup_k + iters, disable=not progress, desc="blind deblur",
                    dynamic_ncols=True)
+        started = time.time()
+
+        def stage(text: str) -> None:  # (without a progress bar: one line per stage, so a long run is not silent)
+            if not progress:
+                print(f"blind deblur: {text} ({time.time() - started:.0f} s)", flush=True)
+
+        stage(f"warming up the image prior ({warmup_x} steps), then the kernel prior ({warmup_k}), then "
+              f"{iters} iterations")
         for _ in range(warmup_x):
             opt_x.zero_grad(set_to_none=True)
             loss = F.mse_loss(draw_x(), y)
@@ -224,6 +233,7 @@ def blind_deblur(y, wizard: KernelWizard, iters: int = 5000, warmup_x: int = 300
             bar.set_postfix_str(f"warm-up k mse {loss.item():.2e}", refresh=False)
             bar.update()
 
+        stage("warm-ups done; alternating kernel and image updates")
         step_every = max(iters // 5, 1)
         best_data, best_iter = math.inf, -1
         best_x = best_k = None
@@ -260,6 +270,7 @@ def blind_deblur(y, wizard: KernelWizard, iters: int = 5000, warmup_x: int = 300
                 opt_x.step()
                 x_last = x.detach()
             if (it + 1) % step_every == 0 and it + 1 < iters:
+                stage(f"iteration {it + 1} of {iters}, data term {data.item():.4f}")
                 for opt in (opt_x, opt_k):
                     for group in opt.param_groups:
                         group["lr"] *= lr_decay
@@ -277,6 +288,7 @@ def blind_deblur(y, wizard: KernelWizard, iters: int = 5000, warmup_x: int = 300
             bar.set_postfix_str(f"loss {terms['total']:.4f} data {terms['data']:.4f}", refresh=False)
             bar.update()
         bar.close()
+        stage(f"done: {iters} iterations, the best at {best_iter + 1}")
 
         if best_x is None:  # no iteration: the warm-up result
             with torch.no_grad():

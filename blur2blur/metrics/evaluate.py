@@ -204,6 +204,12 @@ def _lpips_value(module, pred, gt) -> float:
         return float(module(to_tensor(pred)[None].to(device), to_tensor(gt)[None].to(device))[0])
 
 
+def printable(name) -> str:
+    """A file name as text that any UTF-8 output takes: bytes that are not UTF-8 (kept by Python
+    as surrogates) written as backslash escapes (`caf\\xe9.png`)."""
+    return str(name).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def write_csv(results: dict, path) -> None:
     """One row per image and a last row "mean"; columns: name, then each metric (its label)."""
     import csv
@@ -216,7 +222,7 @@ def write_csv(results: dict, path) -> None:
     writer = csv.writer(buf)
     writer.writerow(["image"] + [results["labels"][m] for m in metrics])
     for r in results["per_image"]:
-        writer.writerow([r["name"]] + [repr(float(r[m])) for m in metrics])
+        writer.writerow([printable(r["name"])] + [repr(float(r[m])) for m in metrics])
     writer.writerow(["mean"] + [repr(float(results["mean"][m])) for m in metrics])
     atomic_write_text(path, buf.getvalue())
 
@@ -226,7 +232,7 @@ def format_table(results: dict) -> str:
     metrics = results["metrics"]
     labels = [SHORT_TITLES.get(m) or results.get("labels", METRIC_LABELS).get(m, m) for m in metrics]
     mean_name = f"mean ({results['count']})"
-    names = [r["name"] for r in results["per_image"]] + [mean_name]
+    names = [printable(r["name"]) for r in results["per_image"]] + [mean_name]
     name_w = max(len("image"), *(len(n) for n in names))
     widths = [max(len(lab), 10) for lab in labels]
 
@@ -239,7 +245,7 @@ def format_table(results: dict) -> str:
     lines.append("-" * len(lines[0]))
     for r in results["per_image"]:
         cells = [fmt(m, r[m]).rjust(w) for m, w in zip(metrics, widths)]
-        lines.append("  ".join([r["name"].ljust(name_w)] + cells))
+        lines.append("  ".join([printable(r["name"]).ljust(name_w)] + cells))
     lines.append("-" * len(lines[0]))
     cells = [fmt(m, results["mean"][m]).rjust(w) for m, w in zip(metrics, widths)]
     lines.append("  ".join([mean_name.ljust(name_w)] + cells))

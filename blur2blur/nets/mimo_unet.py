@@ -11,7 +11,7 @@ turns each output head into a kernel-prediction head (Bako et al. 2017; Mildenha
 2018): per pixel it predicts a k x k filter of the input at that scale, point-symmetric and shared
 by R, G and B, so T can re-blur, smooth or (``kernel_mode="residual"``) mildly sharpen, but cannot
 shift the image, change a flat colour or paint new structure. Key names stay the official ones;
-only the three output convs change shape. It did not make Blur2Blur win the demo (docs/demo.md,
+only the three output convs change shape. It did not make Blur2Blur win the demo (docs/research/demo.md,
 fifth round).
 """
 

@@ -21,7 +21,7 @@ class PatchGAN(nn.Module):
     InstanceNorm has no affine parameters, so every conv carries a bias. ``spectral_norm`` bounds
     each conv's largest singular value by 1 and drops the InstanceNorms (which would undo the
     bound): a Lipschitz D without a gradient penalty (on the demo's data it left a one-layer
-    PatchGAN near chance; docs/demo.md, fourth round).
+    PatchGAN near chance; docs/research/demo.md, fourth round).
     """
 
     def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3, spectral_norm: bool = False):

@@ -8,6 +8,7 @@ constructor kwargs, blur2blur version, extra metadata).
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -21,7 +22,7 @@ from typing import Any, Mapping
 import torch
 import torch.nn as nn
 
-from blur2blur.outputs import file_mode, temp_path
+from blur2blur.outputs import as_disk_error, file_mode, raise_for_output, temp_path
 
 # Wrapper keys of common checkpoint layouts, tried in this order when no ``key`` is given:
 # BasicSR/NAFNet/Restormer save {'params': sd} (and sometimes 'params_ema' as well: the official
@@ -119,6 +120,8 @@ def read_state_dict(path: str | os.PathLike, key: str | None = None) -> dict[str
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weight file not found: {path}")
+    if not os.access(path, os.R_OK):
+        raise PermissionError(errno.EACCES, "permission denied: the file exists but cannot be read", str(path))
     if path.suffix.lower() == ".safetensors":
         from safetensors.torch import load_file
 
@@ -242,9 +245,14 @@ def _atomic_write(target: Path, write) -> None:
         write(tmp)
         os.chmod(tmp, file_mode())  # (some writers create 0600 files; checkpoints follow the umask)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(exc, OSError):
+            raise_for_output(exc, target)
+        disk = as_disk_error(exc, target)
+        if disk is not None:
+            raise disk from None
         raise
 
 
@@ -297,6 +305,8 @@ def read_model_meta(path: str | os.PathLike) -> dict:
     json_path = Path(str(_base(path)) + ".json")
     if not json_path.is_file():
         raise FileNotFoundError(f"checkpoint metadata not found: {json_path}")
+    if not os.access(json_path, os.R_OK):
+        raise PermissionError(errno.EACCES, "permission denied: the file exists but cannot be read", str(json_path))
     try:
         meta = json.loads(json_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -306,12 +316,40 @@ def read_model_meta(path: str | os.PathLike) -> dict:
     return meta
 
 
+def _bad_kwargs(name: str, kwargs: Mapping[str, Any]) -> str | None:
+    """The constructor arguments of network `name` whose type differs from their default's (the
+    field a hand-edited or corrupt checkpoint JSON got wrong), said plainly; None if none does."""
+    import inspect
+
+    from . import NETWORKS
+
+    try:
+        params = inspect.signature(NETWORKS[name]).parameters
+    except (KeyError, TypeError, ValueError):
+        return None
+    wrong = []
+    for key, value in kwargs.items():
+        default = params[key].default if key in params else inspect.Parameter.empty
+        if default is inspect.Parameter.empty or default is None:
+            continue
+        numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if numeric else isinstance(value, type(default))
+        if not ok:
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            wrong.append(f"kwargs.{key} is {shown} where a {type(default).__name__} is expected")
+    return "; ".join(wrong) + f" (network {name!r})" if wrong else None
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> nn.Module:
     """Rebuild a network saved by ``save_model`` and load its weights strictly; returned in eval mode."""
     from . import build_network
 
     meta = read_model_meta(path)
-    model = build_network(meta["network"], **meta.get("kwargs", {}))
+    kwargs = meta.get("kwargs", {})
+    try:
+        model = build_network(meta["network"], **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{Path(str(_base(path)) + '.json')}: {_bad_kwargs(meta['network'], kwargs) or exc}") from None
     weights = Path(str(_base(path)) + ".safetensors")
     if model.state_dict():
         load_weights(model, weights, strict=True)

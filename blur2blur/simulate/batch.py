@@ -18,7 +18,7 @@ def simulate_path(src, out_dir, profile: str | os.PathLike | CameraProfile = "un
     """
     from tqdm.auto import tqdm
 
-    from blur2blur.io import list_images, read_image, write_image
+    from blur2blur.io import list_images, no_images_message, read_image, write_image
 
     src = Path(src)
     if src.is_dir():
@@ -28,7 +28,7 @@ def simulate_path(src, out_dir, profile: str | os.PathLike | CameraProfile = "un
     else:
         raise FileNotFoundError(f"input {src} does not exist")
     if not files:
-        raise ValueError(f"no images found in {src}")
+        raise ValueError(no_images_message(src))
     from blur2blur.outputs import guard_output, output_names
 
     out_dir = Path(out_dir)

@@ -190,7 +190,31 @@ def make_dataset(photos, out_root, known: str | os.PathLike | CameraProfile = "k
     groups = assign_groups(order, sizes)
 
     splits = [d for g in GROUP_DIRS.values() for d in g] + (["trainA_gt"] if write_train_gt else [])
+    existed = out_root.exists()
     _prepare_out(out_root, splits, overwrite)
+    written: list[Path] = []
+    try:
+        return _render(files, scenes, by_photo, groups, cams, out_root, splits, seed, ratio, known_fraction,
+                       test_fraction, tile, write_train_gt, progress, skip_bad, written)
+    except BaseException:  # (a failed or interrupted run leaves nothing of its own behind)
+        for f in written:
+            f.unlink(missing_ok=True)
+        for split in splits:
+            folder = out_root / split
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        if not existed and out_root.is_dir() and not any(out_root.iterdir()):
+            out_root.rmdir()
+        raise
+
+
+def _render(files, scenes, by_photo, groups, cams, out_root: Path, splits, seed, ratio, known_fraction,
+            test_fraction, tile, write_train_gt, progress, skip_bad, written: list[Path]) -> dict:
+    """Write every scene's captures (appending each file to `written`) and the manifest."""
+    from tqdm.auto import tqdm
+
+    from blur2blur.io import ImageReadError, read_image, write_image
+    from blur2blur.outputs import atomic_write_text
 
     # (split, camera, motion, noise, jpeg) written for each group.
     ideal = (False, False, False)
@@ -222,7 +246,7 @@ def make_dataset(photos, out_root, known: str | os.PathLike | CameraProfile = "k
                 cam = cams[cam_name]
                 out = cam.capture(img, s_seed, motion=motion, noise=noise, jpeg=jpeg)
                 rel = f"{split}/{scene['stem']}.png"
-                write_image(out_root / rel, out)
+                written.append(write_image(out_root / rel, out))
                 counts[split] += 1
                 entries[rel] = {"group": group, "source": scene["source"], "tile": scene["box"],
                                 "profile": cam.profile.name, "seed": s_seed, "motion": motion,

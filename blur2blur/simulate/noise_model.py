@@ -121,7 +121,8 @@ def estimate_noise_curve(images, bins: int = 8, min_blocks: int = 16) -> NoiseCu
                 values[i] = factor * float(torch.quantile(spread[c][sel], _PERCENTILE / 100))
         known = [i for i, v in enumerate(values) if not np.isnan(v)]
         if not known:
-            raise ValueError(f"too few {_BLOCK} px blocks ({spread.shape[1]}) to estimate the noise")
+            raise ValueError(f"too few {_BLOCK} px blocks ({spread.shape[1]}) to estimate the noise: "
+                             f"at least {min_blocks} of one brightness are needed")
         std.append([values[min(known, key=lambda j: abs(j - i))] if np.isnan(v) else v
                     for i, v in enumerate(values)])
     return NoiseCurve(levels=[float(v) for v in levels], std=std)

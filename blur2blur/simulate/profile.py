@@ -95,29 +95,32 @@ class CameraProfile:
         where = f"camera profile {self.name!r}"
         if self.type not in ("trajectory", "kernels"):
             raise ProfileError(f"{where}: type must be 'trajectory' or 'kernels', got {self.type!r}")
+        if not isinstance(self.name, str) or not self.name:
+            raise ProfileError(f"{where}: name must be a text, got {_short(self.name)}")
         for key in ("exposure", "shake_speed", "rotation_speed", "curviness", "gain"):
-            value = getattr(self, key)
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ProfileError(f"{where}: {key} must be a number >= 0, got {value!r}")
-        if not 0 <= self.length_spread < 1:
-            raise ProfileError(f"{where}: length_spread must be in [0, 1), got {self.length_spread!r}")
-        if int(self.n_subframes) < 1:
+            if _number(getattr(self, key), where, key) < 0:
+                raise ProfileError(f"{where}: {key} must be a number >= 0, got {_short(getattr(self, key))}")
+        if not 0 <= _number(self.length_spread, where, "length_spread") < 1:
+            raise ProfileError(f"{where}: length_spread must be in [0, 1), got {_short(self.length_spread)}")
+        self.n_subframes = _number(self.n_subframes, where, "n_subframes", integer=True)
+        if self.n_subframes < 1:
             raise ProfileError(f"{where}: n_subframes must be >= 1, got {self.n_subframes!r}")
-        self.n_subframes = int(self.n_subframes)
-        if self.reference_size is not None and self.reference_size <= 0:
-            raise ProfileError(f"{where}: reference_size must be > 0 or null, got {self.reference_size!r}")
+        if self.reference_size is not None and _number(self.reference_size, where, "reference_size") <= 0:
+            raise ProfileError(f"{where}: reference_size must be > 0 or null, got {_short(self.reference_size)}")
         self.response = _check_response(self.response, where)
         self.noise = _check_noise(self.noise, where)
-        if self.sharp_noise_scale < 0:
+        if _number(self.sharp_noise_scale, where, "sharp_noise_scale") < 0:
             raise ProfileError(f"{where}: sharp_noise_scale must be >= 0")
-        cast = tuple(float(c) for c in self.colour_cast)
-        if len(cast) != 3 or min(cast) <= 0:
-            raise ProfileError(f"{where}: colour_cast must be 3 positive gains, got {self.colour_cast!r}")
+        if not isinstance(self.colour_cast, (list, tuple)) or len(self.colour_cast) != 3:
+            raise ProfileError(f"{where}: colour_cast must be a list of 3 positive gains, got {_short(self.colour_cast)}")
+        cast = tuple(_number(c, where, "colour_cast") for c in self.colour_cast)
+        if min(cast) <= 0:
+            raise ProfileError(f"{where}: colour_cast must be 3 positive gains, got {_short(self.colour_cast)}")
         self.colour_cast = cast
         if self.jpeg_quality is not None:
-            if not 1 <= int(self.jpeg_quality) <= 100:
+            self.jpeg_quality = _number(self.jpeg_quality, where, "jpeg_quality", integer=True)
+            if not 1 <= self.jpeg_quality <= 100:
                 raise ProfileError(f"{where}: jpeg_quality must be 1..100 or null, got {self.jpeg_quality!r}")
-            self.jpeg_quality = int(self.jpeg_quality)
         if self.type == "kernels":
             if not self.kernels:
                 raise ProfileError(
@@ -139,9 +142,22 @@ class CameraProfile:
         return max(height, width) / float(self.reference_size)
 
 
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _number(value: Any, where: str, key: str, integer: bool = False) -> float:
+    """`value` as a number (whole for `integer`); ProfileError naming the field otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and isinstance(value, float)
+                                                                          and not value.is_integer()):
+        raise ProfileError(f"{where}: {key} must be a {'whole number' if integer else 'number'}, got {_short(value)}")
+    return int(value) if integer else float(value)
+
+
 def _check_response(resp: Any, where: str) -> dict:
     if not isinstance(resp, dict) or "type" not in resp:
-        raise ProfileError(f"{where}: response must be a mapping with a 'type', got {resp!r}")
+        raise ProfileError(f"{where}: response must be a mapping with a 'type', got {_short(resp)}")
     kind = resp["type"]
     if kind not in RESPONSE_TYPES:
         raise ProfileError(f"{where}: response type {kind!r} unknown; use one of {sorted(RESPONSE_TYPES)}")
@@ -152,7 +168,7 @@ def _check_response(resp: Any, where: str) -> dict:
     out = {"type": kind, **allowed}
     for key in allowed:
         if key in resp:
-            out[key] = float(resp[key])
+            out[key] = _number(resp[key], where, f"response.{key}")
     if out.get("gamma", 1.0) <= 0 or out.get("contrast", 1.0) <= 0:
         raise ProfileError(f"{where}: response gamma and contrast must be > 0")
     if not 0 < out.get("midpoint", 0.5) < 1:
@@ -164,17 +180,17 @@ def _check_noise(noise: Any, where: str) -> dict:
     if noise is None:
         noise = {}
     if not isinstance(noise, dict):
-        raise ProfileError(f"{where}: noise must be a mapping, got {noise!r}")
+        raise ProfileError(f"{where}: noise must be a mapping, got {_short(noise)}")
     extra = sorted(set(noise) - set(NOISE_KEYS))
     if extra:
         raise ProfileError(f"{where}: noise has unknown keys {extra}; allowed {sorted(NOISE_KEYS)}")
     out = {**NOISE_KEYS, **noise}
     ps = out["photon_scale"]
-    if ps is not None and (not isinstance(ps, (int, float)) or ps < 0):
-        raise ProfileError(f"{where}: noise.photon_scale must be >= 0 or null, got {ps!r}")
+    if ps is not None and _number(ps, where, "noise.photon_scale") < 0:
+        raise ProfileError(f"{where}: noise.photon_scale must be >= 0 or null, got {_short(ps)}")
     out["photon_scale"] = None if not ps else float(ps)
-    if out["read_sigma"] is None or out["read_sigma"] < 0:
-        raise ProfileError(f"{where}: noise.read_sigma must be >= 0, got {out['read_sigma']!r}")
+    if out["read_sigma"] is None or _number(out["read_sigma"], where, "noise.read_sigma") < 0:
+        raise ProfileError(f"{where}: noise.read_sigma must be >= 0, got {_short(out['read_sigma'])}")
     out["read_sigma"] = float(out["read_sigma"])
     return out
 
@@ -211,9 +227,12 @@ def load_profile(name_or_path: str | os.PathLike | CameraProfile, **overrides: A
         if not path.is_file():
             raise ProfileError(f"camera profile file {str(path)!r} does not exist")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(path.read_text())
         except yaml.YAMLError as exc:
             raise ProfileError(f"camera profile {str(path)!r} is not valid YAML: {exc}") from exc
+        if data is None:
+            raise ProfileError(f"camera profile {str(path)!r} is empty: write its fields (see the shipped "
+                               f"profiles in {PROFILES_DIR})")
         if not isinstance(data, dict):
             raise ProfileError(f"camera profile {str(path)!r} must be a YAML mapping")
         data.setdefault("name", path.stem)
@@ -228,7 +247,12 @@ def load_profile(name_or_path: str | os.PathLike | CameraProfile, **overrides: A
     if extra:
         raise ProfileError(f"camera profile {data.get('name')!r} has unknown keys {extra}; "
                            f"allowed keys: {sorted(known)}")
-    return CameraProfile(**data)
+    try:
+        return CameraProfile(**data)
+    except ProfileError as exc:
+        if isinstance(name_or_path, CameraProfile):
+            raise
+        raise ProfileError(f"{path}: {exc}") from None
 
 
 def save_profile(profile: CameraProfile, path: str | os.PathLike) -> Path:

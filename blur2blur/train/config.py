@@ -106,12 +106,12 @@ class TranslatorConfig:
     grows linearly from `curriculum_start` to 1 at iteration `curriculum_until`.
     d_warmup: the first `d_warmup` iterations (of `iters`) train only D, on K against the
     untrained T's output (about B itself), so that T meets a discriminator that already separates
-    the blurs; not in the published recipes, 0 in every preset (see docs/demo.md).
+    the blurs; not in the published recipes, 0 in every preset (see docs/research/demo.md).
     lr_d: the discriminator's learning rate (None = `lr`, as in both published recipes).
     lambda_lowpass: weight of an L1 loss between T(b) and b both average-pooled by
     `lowpass_factor` (full-resolution output): it pins colour and tone, which blur conversion
     should not change, and leaves the fine scales (blur, noise) to the GAN. Not in the published
-    recipes (0 there); see docs/demo.md for why small data needs it.
+    recipes (0 there); see docs/research/demo.md for why small data needs it.
     lambda_idt: weight of an identity term, L1 between T(k) and k for known-blur crops k at every
     scale (mean over scales; below full size the target is k resized bilinearly, as D's real
     inputs are): an image that already carries the known blur should pass through
@@ -135,7 +135,7 @@ class TranslatorConfig:
     float32), "bf16" or "none"; the losses and the gradient penalty stay float32
     (blur2blur/perf.py). channels_last: convolutions in channels-last memory format.
 
-    Options from issue #12 (all off in every preset; docs/training.md, docs/demo.md):
+    Options from issue #12 (all off in every preset; docs/training.md, docs/research/demo.md):
     identity_init: T's output convolutions start at zero, so T begins exactly as the identity
     (residual heads only). pool_size: D sees T's outputs through a history of that many earlier
     translations (CycleGAN's image pool; 0 = none). d_steps: D updates per T update (on the same
@@ -390,7 +390,7 @@ PRESETS: dict[type, dict[str, dict[str, Any]]] = {
         # Between cpu-small and official, for `blur2blur bench --preset cpu-medium` (about four
         # times cpu-small's compute per deblurrer): a fourth NAFNet level (receptive field for
         # blurs of ~10-20 px) and 2.5x the steps, on cpu-small's 64 px crops (96 px crops
-        # overfitted the 96 px scenes of the bundled photos: docs/bench.md).
+        # overfitted the 96 px scenes of the bundled photos: docs/research/bench.md).
         "cpu-medium": {
             "width": 16,
             "enc_blk_nums": [1, 1, 1, 2],
@@ -446,7 +446,7 @@ PRESETS: dict[type, dict[str, dict[str, Any]]] = {
             # trained with it): +1.5 dB for both the direct deblurrer and Blur2Blur on Kodak24;
             # T a 5 x 5 convex kernel-prediction head trained by the patch-statistics critic alone
             # (no GAN, no perceptual term): Blur2Blur +0.7 dB over the direct deblurrer where
-            # every adversarial setting lost (docs/demo.md, seventh round)
+            # every adversarial setting lost (docs/research/demo.md, seventh round)
             "k_noise": "match",
             "out_kernel": 5,
             "kernel_mode": "convex",
@@ -455,7 +455,7 @@ PRESETS: dict[type, dict[str, dict[str, Any]]] = {
             "lambda_rec": 0.0,
             # A loss that decreases in every run (issue #19): T(b)'s patches against a bank of all
             # of K's (the per-batch estimate's noise buried the signal), Adam's first moment
-            # averaged over ~10 steps, an average of T's weights exported (docs/demo.md, eighth round)
+            # averaged over ~10 steps, an average of T's weights exported (docs/research/demo.md, eighth round)
             "swd_bank": 32768,
             "swd_samples": 4096,
             "betas": [0.9, 0.999],

@@ -33,10 +33,18 @@ class DistInfo:
 
 def setup(device: str | None = "auto") -> DistInfo:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1), else single process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        raise ValueError(f"WORLD_SIZE={os.environ['WORLD_SIZE']!r} is not a number of processes") from None
     if world <= 1:
         return DistInfo(device=pick_device(device))
-    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    missing = [v for v in ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT") if v not in os.environ]
+    if missing:
+        raise ValueError(f"WORLD_SIZE={world} is set but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                         "not: launch several processes with torchrun (torchrun --nproc_per_node=N -m blur2blur "
+                         "COMMAND ...), or unset WORLD_SIZE for one process")
+    rank, local = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
     dev = pick_device(device)
     if dev.type == "cuda":
         dev = torch.device("cuda", local)

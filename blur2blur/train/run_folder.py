@@ -17,12 +17,13 @@ import json
 import os
 import shutil
 import socket
+import sys
 import warnings
 from pathlib import Path
 
 import yaml
 
-from blur2blur.outputs import pid_alive
+from blur2blur.outputs import process_command, pid_alive
 from blur2blur.train.state import state_files
 
 # Fields a resumed run may change: the length and schedule end, logging, and speed settings.
@@ -59,13 +60,19 @@ def config_differences(saved, requested) -> dict[str, tuple]:
     return {k: (a.get(k), b[k]) for k in b if a.get(k) != b[k]}
 
 
-def prepare_run_folder(out_dir: Path, cfg, resume: bool, overwrite: bool) -> None:
-    """Check (and with `overwrite` clear) `out_dir` for a run of `cfg` before anything is written."""
+def prepare_run_folder(out_dir: Path, cfg, resume: bool, overwrite: bool, check_only: bool = False) -> None:
+    """Check (and with `overwrite` clear) `out_dir` for a run of `cfg` before anything is written;
+    `check_only`: only the checks (a recipe's own files may then be written before the run)."""
     from blur2blur.train.config import load_config
 
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RunFolderError(f"the run folder {out_dir} is an existing file: choose a folder path")
     if resume and overwrite:
         raise RunFolderError("--resume and --overwrite contradict each other: choose one")
     if not holds_run(out_dir):
+        return
+    if overwrite and check_only:
         return
     if overwrite:
         doomed = run_files(out_dir)
@@ -96,25 +103,36 @@ def prepare_run_folder(out_dir: Path, cfg, resume: bool, overwrite: bool) -> Non
 
 
 class RunLock:
-    """Context manager: an exclusive `out_dir/.lock` (pid and host) for the duration of a run."""
+    """Context manager: an exclusive lock file (pid, host, command) in `out_dir` for the duration
+    of a run (`name` ".lock"), or of any command writing there (`doing` says what it does, for
+    the message). A lock of a process that no longer runs is taken over with a warning; one whose
+    pid now belongs to a process that is not blur2blur (its command line, where it can be read)
+    is refused with the lock's path, to delete."""
 
-    def __init__(self, out_dir: Path):
-        self.path = Path(out_dir) / LOCK_NAME
+    def __init__(self, out_dir: Path, name: str = LOCK_NAME, doing: str = "training into"):
+        self.path = Path(out_dir) / name
+        self.doing = doing
         self.held = False
 
     def __enter__(self) -> "RunLock":
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        me = {"pid": os.getpid(), "host": socket.gethostname()}
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv)[:300]}
         for _ in range(2):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 owner = self._owner()
                 if owner and owner.get("host") == me["host"] and pid_alive(int(owner.get("pid", -1))):
-                    raise RunFolderError(f"another process (pid {owner['pid']}) is training into "
+                    command = process_command(int(owner["pid"]))
+                    if command is not None and "blur2blur" not in command and "pytest" not in command:
+                        raise RunFolderError(
+                            f"the lock {self.path} names pid {owner['pid']}, which now runs `{command[:80]}`, not "
+                            f"blur2blur: if no blur2blur command is using {self.path.parent}, delete {self.path}"
+                        ) from None
+                    raise RunFolderError(f"another process (pid {owner['pid']}) is {self.doing} "
                                          f"{self.path.parent}; wait for it to finish or stop it") from None
                 if owner and owner.get("host") != me["host"]:
-                    raise RunFolderError(f"{self.path} says host {owner.get('host')} is training into this folder; "
+                    raise RunFolderError(f"{self.path} says host {owner.get('host')} is {self.doing} this folder; "
                                          f"if that run is dead, delete {self.path}") from None
                 warnings.warn(f"removing the stale lock {self.path} of a process that no longer runs")
                 self.path.unlink(missing_ok=True)

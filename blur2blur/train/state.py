@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from blur2blur.outputs import temp_path
+from blur2blur.outputs import as_disk_error, raise_for_output, temp_path
 
 STATE_PATTERN = re.compile(r"^state_(\d{8})\.pt$")
 
@@ -56,9 +56,14 @@ def atomic_torch_save(obj, path: Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise_for_output(exc, path)
+        disk = as_disk_error(exc, path)
+        if disk is not None:
+            raise disk from None
         raise
 
 

@@ -22,7 +22,7 @@ from blur2blur.data.datasets import UnpairedCrops
 from blur2blur.data.holdout import holdout_split
 from blur2blur.data.sampling import SeededBatches, mix_seed
 from blur2blur.device import seed_everything
-from blur2blur.io import list_images
+from blur2blur.io import list_images, no_images_message
 from blur2blur.losses.gan import gan_loss_d, gan_loss_g, gradient_penalty
 from blur2blur.losses.patch_swd import PatchBank, patch_swd
 from blur2blur.losses.perceptual import PerceptualLoss
@@ -47,7 +47,7 @@ TRANSLATOR_NETS = {"mimo_unet": "mimo_unet", "unet": "unet", "nafnet": "nafnet_3
 def images_in(folder: str | Path, what: str) -> list[Path]:
     files = list_images(folder)
     if not files:
-        raise ValueError(f"no images found for {what} in {folder}")
+        raise ValueError(no_images_message(folder, f"images for {what}"))
     return files
 
 
@@ -530,7 +530,7 @@ def resolve_k_source(cfg: TranslatorConfig, root: Path, known_set: str | Path | 
     then S with that very blur: an exact blur transfer); else "known" (the known domain's own
     blurry images, right for any known set). Without known pairs: "simulate" with the shipped
     `known` profile, warned unless `known_set` is given (which overrides all).
-    Measured: docs/demo.md, eighth round (issue #19, item 4)."""
+    Measured: docs/research/demo.md, eighth round (issue #19, item 4)."""
     from blur2blur.simulate.make_dataset import recorded_profile
 
     source = cfg.k_source
@@ -582,6 +582,22 @@ def build_known_set(cfg: TranslatorConfig, root: str | Path, out_dir: str | Path
     else:
         raise ValueError(f"a stored known-blur set cannot be built from k_source={source!r}")
     return out_dir
+
+
+def _preflight(cfg: TranslatorConfig, out_dir: Path, resume: bool, overwrite: bool, source: str) -> None:
+    """Everything that can refuse a run, checked before K is written into its folder: the run
+    folder (resume, overwrite, another run there), the perceptual network's weights and the kernel
+    network's file (a refused command changes nothing: docs/reliability.md)."""
+    from blur2blur.train.run_folder import prepare_run_folder
+
+    prepare_run_folder(out_dir, cfg, resume, overwrite, check_only=True)
+    if cfg.lambda_rec > 0:
+        PerceptualLoss(arch=cfg.perc_arch, layers=tuple(cfg.perc_layers), layer_weights=tuple(cfg.perc_layer_weights),
+                       weights=cfg.perc_weights, normalize=cfg.perc_normalize, per_element=cfg.perc_per_element)
+    if source == "transfer":
+        from blur2blur.train.kernels import load_kernel_wizard
+
+        load_kernel_wizard(cfg.kernel_wizard)
 
 
 def train_translator_on_layout(
@@ -636,6 +652,7 @@ def train_translator_on_layout(
         known_set = out_dir / "known_blur_set"
         info = setup(device)
         if info.is_main:
+            _preflight(cfg, out_dir, resume, overwrite, source)
             build_known_set(cfg, root, known_set, source, device, progress)
         from blur2blur.train.distributed import barrier
 

@@ -22,6 +22,7 @@ from blur2blur.io import list_images, read_image, write_image
 from blur2blur.metrics.flicker import flicker_index
 from blur2blur.metrics.psnr import psnr
 from blur2blur.outputs import guard_output
+from blur2blur.train.run_folder import RunLock
 from blur2blur.video.io import VideoWriter, probe, read_frames
 
 
@@ -43,6 +44,12 @@ def deblur_video(pipeline, src: str | os.PathLike, dst: str | os.PathLike, crf: 
         raise FileExistsError(f"{dst} exists: choose another name or pass --overwrite")
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
+    with RunLock(dst.parent, name=f".{dst.name}.lock", doing=f"writing {dst.name} into"):
+        return _deblur_video(pipeline, src, dst, crf, compare, frames_dir, batch, progress)
+
+
+def _deblur_video(pipeline, src: Path, dst: Path, crf: int, compare: bool, frames_dir, batch: int,
+                  progress: bool) -> dict:
     info = probe(src)
     if info.note:
         print(f"note: {src.name}: {info.note}")
