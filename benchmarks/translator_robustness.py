@@ -131,8 +131,8 @@ def main() -> None:
                 if r["loss_first_last"] else "-")
         print(f"| {r['threads']} | {r['seed']} | {r['direct']:.2f} | {r['T(y)']:.2f} | {r['Blur2Blur']:.2f} | "
               f"{gain:+.2f} | {r['mean_abs_t_minus_y']:.4f} | {check} | {loss} | {r['train_s']:.0f} |")
-    print(f"\nBlur2Blur - direct over {len(gains)} runs: minimum {min(gains):+.2f} dB, "
-          f"median {statistics.median(gains):+.2f} dB")
+    print(f"\nBlur2Blur - direct over {len(gains)} runs: minimum {min(gains):+.3f} dB, "
+          f"median {statistics.median(gains):+.3f} dB")
 
 
 if __name__ == "__main__":
