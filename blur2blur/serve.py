@@ -125,7 +125,7 @@ main{max-width:1200px;margin:auto;padding:16px}
 border-radius:6px;padding:8px}.panel h2{font-size:14px;margin:4px 0 8px}.panel img,.panel video{width:100%}
 #compare{position:relative;max-width:900px;margin-top:14px;user-select:none}#compare img{display:block;width:100%}
 #after{position:absolute;top:0;left:0;width:100%;height:100%;clip-path:inset(0 0 0 50%)}
-#slider{width:100%}a.button{display:inline-block;margin-top:10px;padding:8px 14px;background:#334;color:#fff;
+#compare-box{max-width:900px}#slider{width:100%}a.button{display:inline-block;margin-top:10px;padding:8px 14px;background:#334;color:#fff;
 border-radius:5px;text-decoration:none}.error{color:#b00}
 </style></head><body>
 <header><h1>{{TITLE}}: deblur your camera's photos</h1></header>

@@ -142,7 +142,9 @@ def _run(recipe: Recipe, cfg, out_dir: Path, preset: str | None, info: DistInfo,
                 means = mean_across({k: v / count for k, v in sums.items()}, info)
                 if log is not None:
                     log.scalars(done, means)
-                    bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in list(means.items())[:4]})
+                    # terms whose weight is 0 log exactly 0: the bar shows the first four that do not
+                    shown = [(k, v) for k, v in means.items() if v != 0.0][:4]
+                    bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in shown})
                 sums, count = {}, 0
             val_every = getattr(cfg, "val_every", 0)
             if info.is_main and ((val_every and done % val_every == 0) or done == cfg.iters):
