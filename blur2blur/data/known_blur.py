@@ -65,22 +65,14 @@ def build_known_blur_set(
     if match_noise:
         curve = _noise_curve(files, sharp_dir)
         curve.to_json(out_dir / "noise_curve.json")
-    manifest, written = {}, []
-    jobs = [(i, f, v) for i, f in enumerate(files) for v in range(variants)]
-    for i, src, v in tqdm(jobs, desc="known-blur set K", disable=not progress, dynamic_ncols=True):
-        job_seed = seed * 1_000_003 + i * 101 + v
-        out = out_dir / f"{src.stem}_k{v}.png"
-        img = read_image(src)
+
+    def make(img: np.ndarray, job_seed: int) -> np.ndarray:
         if curve is None:
-            write_image(out, camera.blur_only(img, seed=job_seed))
-        else:
-            blurred = to_tensor(camera.blur_only(_smooth(img, denoise_sigma), seed=job_seed))[None]
-            write_image(out, to_numpy(curve.add(blurred, torch.Generator().manual_seed(job_seed))[0]))
-        manifest[out.name] = {"source": str(src), "profile": camera.profile.name, "seed": job_seed,
-                              "match_noise": match_noise}
-        written.append(out)
-    atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=1))
-    return written
+            return camera.blur_only(img, seed=job_seed)
+        return _add_grain(curve, camera.blur_only(_smooth(img, denoise_sigma), seed=job_seed), job_seed)
+
+    return _write_variants(files, out_dir, variants, seed, make, camera.profile.name, match_noise,
+                           "known-blur set K", progress)
 
 
 def build_known_set_from_domain(
@@ -116,17 +108,30 @@ def build_known_set_from_domain(
         curve.to_json(out_dir / "noise_curve.json")
     else:
         variants = 1
+
+    def make(img: np.ndarray, job_seed: int) -> np.ndarray:
+        return img if curve is None else _add_grain(curve, img, job_seed)
+
+    return _write_variants(files, out_dir, variants, seed, make, "known domain", curve is not None,
+                           "known-blur set K (known domain)", progress)
+
+
+def _add_grain(curve, img: np.ndarray, seed: int) -> np.ndarray:
+    """`img` (HxWx3 in [0,1]) with fresh noise of the estimated camera level `curve`."""
+    return to_numpy(curve.add(to_tensor(img)[None], torch.Generator().manual_seed(seed))[0])
+
+
+def _write_variants(files, out_dir: Path, variants: int, seed: int, make, profile: str, match_noise: bool,
+                    desc: str, progress: bool) -> list[Path]:
+    """Write `make(image, job_seed)` of every file `variants` times as `<stem>_k<v>.png`, then
+    manifest.json (source, profile, seed of each); the seeds depend only on `seed` and positions."""
     manifest, written = {}, []
     jobs = [(i, f, v) for i, f in enumerate(files) for v in range(variants)]
-    for i, src, v in tqdm(jobs, desc="known-blur set K (known domain)", disable=not progress, dynamic_ncols=True):
+    for i, src, v in tqdm(jobs, desc=desc, disable=not progress, dynamic_ncols=True):
         job_seed = seed * 1_000_003 + i * 101 + v
         out = out_dir / f"{src.stem}_k{v}.png"
-        img = read_image(src)
-        if curve is not None:
-            img = to_numpy(curve.add(to_tensor(img)[None], torch.Generator().manual_seed(job_seed))[0])
-        write_image(out, img)
-        manifest[out.name] = {"source": str(src), "profile": "known domain", "seed": job_seed,
-                              "match_noise": curve is not None}
+        write_image(out, make(read_image(src), job_seed))
+        manifest[out.name] = {"source": str(src), "profile": profile, "seed": job_seed, "match_noise": match_noise}
         written.append(out)
     atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=1))
     return written
