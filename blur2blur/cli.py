@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--set-{kind}", action="append", default=[], metavar="KEY=VALUE",
                        help=f"override the {kind} config of every run")
 
-    p = sub.add_parser("demo", help="end-to-end demo on bundled photos (about 5 minutes on 2 cores)")
+    p = sub.add_parser("demo", help="end-to-end demo on bundled photos (about 6 minutes on 2 cores)")
     p.add_argument("--photos", help="folder of sharp colour photos (default: photos bundled with scikit-image)")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("--seed", type=_count(0), default=0)

@@ -67,20 +67,23 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
              known_profile: str | Path = "known", camera_profile: str | Path = "unknown",
              deblurrer_overrides: list[str] | dict | None = None,
              translator_overrides: list[str] | dict | None = None,
-             progress: bool = True, overwrite: bool = False, skip_bad: bool = False) -> dict:
+             progress: bool = True, overwrite: bool = False, skip_bad: bool = False,
+             exclude: tuple[str, ...] | list[str] = ()) -> dict:
     """Run the whole demo into `out_dir`; return {method: mean metrics} and write `report/`.
 
     `known_profile` / `camera_profile` name the two simulated cameras (shipped profile name or
     YAML path); a simulated K (`k_source=simulate`) is made with the known one, whatever the
     translator config says.
     `overwrite`: replace a previous demo in `out_dir` (its data, K, runs and results) instead of
-    refusing. `skip_bad`: leave out unreadable photos (each named) instead of failing.
+    refusing. `skip_bad`: leave out unreadable photos (each named) instead of failing. `exclude`:
+    file names of photos to leave out (the video demo keeps its clip's scene out of training).
     """
     t0 = time.time()
     out = Path(out_dir)
-    sources = list_images(photos) if photos else bundled_photos()
+    sources = [f for f in (list_images(photos) if photos else bundled_photos()) if f.name not in set(exclude)]
     if not sources:
-        raise ValueError(f"no photos found in {photos}")
+        raise ValueError(f"no photos found in {photos or 'the bundled photos'}"
+                         + (f" other than {', '.join(exclude)}" if exclude else ""))
     guard_output(out, ([photos] if photos else []) + sources, "demo output folder")
     data = out / "data"
     timings: dict[str, float] = {}

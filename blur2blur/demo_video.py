@@ -40,9 +40,14 @@ def _networks_ready(runs: Path) -> bool:
 
 def run_video_demo(out_dir: str | Path = "demo_out", clip_photo: str | Path | None = None, frames: int = 48,
                    width: int = 256, height: int = 192, fps: float = 24.0, device: str | None = "auto",
-                   progress: bool = True, overwrite: bool = False, seed: int = 0) -> dict:
-    """Run the video demo into `out_dir/video` (see the module doc); returns the scores and timings."""
-    from blur2blur.demo import BUNDLED_PHOTOS, bundled_photos, run_demo
+                   progress: bool = True, overwrite: bool = False, seed: int = 0,
+                   photos: str | Path | None = None, demo_options: dict | None = None) -> dict:
+    """Run the video demo into `out_dir/video` (see the module doc); returns the scores and timings.
+
+    When `out_dir` holds no demo networks, the still demo trains them on `photos` (default: the
+    bundled photos) without the clip's photo; `demo_options` are more keyword arguments of
+    `run_demo` for that run (e.g. `tile`, `deblurrer_overrides`)."""
+    from blur2blur.demo import bundled_photos, run_demo
     from blur2blur.infer.pipeline import DeblurPipeline
     from blur2blur.video.deblur import deblur_video, score_clip
     from blur2blur.video.simulate import simulate_clip
@@ -51,8 +56,7 @@ def run_video_demo(out_dir: str | Path = "demo_out", clip_photo: str | Path | No
     out = Path(out_dir)
     runs = out / "runs"
     video = out / "video"
-    photos = bundled_photos()
-    photo = Path(clip_photo) if clip_photo else next(p for p in photos if p.name == CLIP_PHOTO)
+    photo = Path(clip_photo) if clip_photo else next(p for p in bundled_photos() if p.name == CLIP_PHOTO)
     timings: dict[str, float] = {}
     reused = _networks_ready(runs)
     if reused:
@@ -60,17 +64,14 @@ def run_video_demo(out_dir: str | Path = "demo_out", clip_photo: str | Path | No
         note = (f"The networks are the still demo's (`{runs}`); if it ran on the bundled photos, the clip's "
                 f"photo ({photo.name}) was among them, cut into other 96 px scenes.")
     else:
-        print(f"[video 1/4] no demo networks in {out}: running the still demo on the bundled photos other than "
+        where = photos or "the bundled photos"
+        print(f"[video 1/4] no demo networks in {out}: running the still demo on {where} other than "
               f"the clip's ({photo.name})")
-        others = out / "video_photos"
-        others.mkdir(parents=True, exist_ok=True)
-        for p in photos:
-            if p.resolve() != photo.resolve() and not (others / p.name).exists():
-                (others / p.name).symlink_to(p.resolve())
         s = time.time()
-        run_demo(out, others, device=device, progress=progress, overwrite=overwrite)
+        run_demo(out, photos, device=device, progress=progress, overwrite=overwrite, exclude=[photo.name],
+                 **(demo_options or {}))
         timings["still demo (networks)"] = round(time.time() - s, 1)
-        note = f"The networks were trained by the still demo on the bundled photos other than {photo.name}."
+        note = f"The networks were trained by the still demo on {where} other than {photo.name}."
     if video.exists():
         if not overwrite and any(video.iterdir()):
             raise FileExistsError(f"{video} holds a previous video demo: pass --overwrite to replace it")

@@ -282,3 +282,25 @@ def test_video_demo_reuses_demo_networks_and_writes_a_playable_comparison(tmp_pa
     assert "flicker index" in readme and "Blur2Blur" in readme
     with pytest.raises(FileExistsError):
         run_video_demo(tmp_path / "demo", frames=4, width=48, height=32, device="cpu", progress=False)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_video_demo_from_scratch_trains_without_the_clips_photo(tmp_path, photo_dir):
+    from blur2blur.demo_video import run_video_demo
+
+    clip_photo = photo_dir / "photo0.png"
+    out = tmp_path / "demo"
+    result = run_video_demo(out, clip_photo=clip_photo, frames=4, width=48, height=32, device="cpu",
+                            progress=False, photos=photo_dir, demo_options={
+                                "tile": 32,
+                                "deblurrer_overrides": ["width=8", "enc_blk_nums=[1]", "dec_blk_nums=[1]", "crop=32",
+                                                        "batch=2", "iters=2"],
+                                "translator_overrides": ["base_channel=8", "num_res=1", "crop=32", "batch=2",
+                                                         "iters=2", "decay_start=1"]})
+    sources = {e["source"] for e in json.loads((out / "data" / "manifest.json").read_text())["files"].values()}
+    assert sources and str(clip_photo) not in sources
+    assert {Path(s).name for s in sources} == {"photo1.png", "photo2.png", "photo3.png"}
+    info = probe(out / "video" / "compare.mp4")
+    assert (info.frames, info.width, info.height) == (4, 3 * 48 + 8, 32)
+    assert "still demo (networks)" in result["timings_s"]
+    assert not (out / "video_photos").exists()  # (nothing but the demo's own folders inside --out)
