@@ -80,7 +80,8 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
     """
     t0 = time.time()
     out = Path(out_dir)
-    sources = [f for f in (list_images(photos) if photos else bundled_photos()) if f.name not in set(exclude)]
+    skip = set(exclude)
+    sources = [f for f in (list_images(photos) if photos else bundled_photos()) if f.name not in skip]
     if not sources:
         raise ValueError(f"no photos found in {photos or 'the bundled photos'}"
                          + (f" other than {', '.join(exclude)}" if exclude else ""))
