@@ -12,6 +12,7 @@ Rows: the translator training step (official preset at 128/256 px, batch 1 and 4
 its own crop and batch), the deblurrer training step (cpu-small; official NAFNet width 32 at
 256 px, batch given), and inference at 256x256, 1280x720 and 4000x3000 (tiled, 1024 px tiles,
 64 px overlap) of the translator (MIMO-UNet), NAFNet width 32 and 64 and translator + NAFNet-32,
+the shipped deblurrer's architecture alone and after cpu-small's translator (the default pipeline),
 the same exported to ONNX and run by onnxruntime at 1280x720 (when onnx and onnxruntime are installed),
 `blur2blur deblur` of a 1280x720 video (frames per second, decoding and H.264 encoding included)
 and `blur2blur prepare` of two 1920x1080 clips (frames per second: decode, score, write PNG).
@@ -234,8 +235,13 @@ def deblurrer_step(device, preset: str, crop: int | None = None, batch: int | No
 
 def _nets(which: str) -> tuple[torch.nn.Module | None, torch.nn.Module | None]:
     """(deblurrer, translator) with random weights, for `which` in translator | nafnet32 |
-    nafnet64 | both."""
+    nafnet64 | both | shipped (the shipped deblurrer's architecture, preset `shipped`) |
+    small+shipped (cpu-small's translator, then the shipped deblurrer: the default pipeline)."""
     torch.manual_seed(0)
+    if which in ("shipped", "small+shipped"):
+        small = make_config(TranslatorConfig, "cpu-small")
+        tra = build_network(small.net, **small.net_kwargs()) if which == "small+shipped" else None
+        return build_network("nafnet", **make_config(DeblurrerConfig, "shipped").net_kwargs()), tra
     tra = build_network("mimo_unet", **MIMO) if which in ("translator", "both") else None
     width = 64 if which == "nafnet64" else 32
     deb = build_network("nafnet", width=width, **NAFNET) if which != "translator" else None
@@ -315,10 +321,12 @@ def works(device, args) -> list[Work]:
                      "it", b, f))
     sizes = [(256, 256, 3)] if args.quick else [(256, 256, 3), (720, 1280, 2), (3000, 4000, 1)]
     names = {"translator": "translator (MIMO-UNet)", "nafnet32": "NAFNet width 32",
-             "nafnet64": "NAFNet width 64", "both": "translator + NAFNet-32"}
+             "nafnet64": "NAFNet width 64", "both": "translator + NAFNet-32",
+             "shipped": "shipped deblurrer (NAFNet-32, enc [1,1,1,4])",
+             "small+shipped": "cpu-small translator + shipped deblurrer"}
     for h, w, rounds in sizes:
         for which, label in names.items():
-            if h == 3000 and which != "both" and not args.full:
+            if h == 3000 and which not in ("both", "small+shipped") and not args.full:
                 continue  # (each of these takes minutes per variant; --full runs them)
             b, f = inference(device, which, h, w)
             variants = tuple(VARIANTS) if (h < 3000 or args.full) else tuple(v for v in VARIANTS if v != "reference")

@@ -103,8 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a sharp video, a folder of videos or a folder of images (repeatable)")
     p.add_argument("--out", required=True, help="dataset root to create (trainA, trainB, trainC, trainD, testA)")
     p.add_argument("--known", help="a paired known set: trainC + trainD, or GoPro's SCENE/blur + SCENE/sharp "
-                   "(linked, not copied); without it the known pairs are simulated from sharp frames")
-    p.add_argument("--known-profile", default="known", help="profile that simulates the known pairs without --known")
+                   "(linked, not copied); without it (and --known-profile) no known pairs: the project's known "
+                   "camera is the known domain and its deblurrer ships in the package")
+    p.add_argument("--known-profile", default="", help="simulate known pairs from a share of the sharp frames "
+                   "with this profile (without --known)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--every", type=_count(1), default=1, help="keep every N-th frame (default 1)")
     g.add_argument("--fps", type=_positive_float, help="keep this many frames per second of video")
@@ -152,11 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", type=_count(1), default=4, help="blur (or grain) draws per image")
     p.add_argument("--seed", type=_count(0), default=0)
 
-    p = sub.add_parser("train-deblurrer", help="train a NAFNet deblurrer on paired images")
+    p = sub.add_parser("train-deblurrer", help="train a NAFNet deblurrer on paired images, or on sharp "
+                       "photos blurred on the fly by a camera (--preset shipped: the shipped model's recipe)")
     p.add_argument("--data", help="dataset root: uses trainC (blurry) / trainD (sharp); with "
-                   "--set synthesis=linear|bsrgan|rsblur, trainB (sharp) blurred by that synthesis")
+                   "--set synthesis=linear|bsrgan|rsblur or camera=PROFILE, trainB (sharp) blurred on the fly")
     p.add_argument("--blur", help="folder of blurry images (instead of --data)")
-    p.add_argument("--sharp", help="folder of sharp images matched by file stem")
+    p.add_argument("--sharp", nargs="+", help="folder of sharp images matched by file stem; with a camera or "
+                   "synthesis, one or more folders of sharp photos")
     _add_train_args(p)
 
     p = sub.add_parser("train-translator", help="train the blur translator T (B -> known blur)")
@@ -206,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", help="output folder (images); for a video, the output video file (or a folder "
                    "to write INPUT's name into)")
     p.add_argument("--deblurrer",
-                   help="deblurrer: our checkpoint (path without extension) or an official file")
+                   help="deblurrer: our checkpoint (path without extension) or an official file (default: "
+                   "'shipped', the model inside the package, for the known camera actioncam)")
     p.add_argument("--onnx", metavar="FILE", help="run an exported model (blur2blur export) with onnxruntime "
                    "instead of --deblurrer/--translator")
     p.add_argument("--official", help="configuration of an official --deblurrer file: "
@@ -222,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (1024 px tiles above 1.5 MP), 0 (whole images) or a tile side in px "
                         "(multiple of 16)")
     p.add_argument("--tile-overlap", type=_count(0), default=64, help="feathered overlap of tiles in px")
+    p.add_argument("--scale", type=_positive_float, default=1.0,
+                   help="work at this fraction of the size (e.g. 0.5) for blur longer than the deblurrer's "
+                   "range (the shipped model: 36 px); the change is enlarged back onto the input")
     p.add_argument("--crf", type=_count(0), default=18,
                    help="video: H.264 quality, 0 (lossless) .. 51 (default 18, visually lossless)")
     p.add_argument("--compare", action="store_true", help="video: write input | result side by side")
@@ -232,14 +240,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="the fused translator + deblurrer as one ONNX or TorchScript file")
     p.add_argument("out", help="output file (.onnx or .pt)")
-    p.add_argument("--deblurrer", help="deblurrer: our checkpoint or an official file (with --official)")
+    p.add_argument("--deblurrer", help="deblurrer: our checkpoint, 'shipped' (the model inside the package) or an official file (with --official)")
     p.add_argument("--official", help="configuration of an official --deblurrer file")
     p.add_argument("--translator", help="translator checkpoint (omit: the deblurrer alone)")
     p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
     p.add_argument("--opset", type=_count(13), default=17, help="ONNX opset (default 17)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
     p = sub.add_parser("serve", help="a local web page to try the model on your photos and videos")
-    p.add_argument("--deblurrer", help="deblurrer: our checkpoint or an official file (with --official)")
+    p.add_argument("--deblurrer", help="deblurrer: our checkpoint or an official file (with --official); default: 'shipped', the model inside the package")
     p.add_argument("--official", help="configuration of an official --deblurrer file")
     p.add_argument("--tlc", action="store_true", help="NAFNet test-time local converter")
     p.add_argument("--translator", help="translator checkpoint")
@@ -247,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=_count(1), default=7860)
     p.add_argument("--max-mb", type=_positive_float, default=20.0, help="largest upload in MB (default 20)")
+    p.add_argument("--max-pixels", type=_count(256), default=24_000_000,
+                   help="largest image or video frame in pixels (default 24000000)")
     p.add_argument("--device", default="auto")
     p.add_argument("--amp", default="auto", choices=["auto", "bf16", "none"])
     p.add_argument("--tile", default="auto", type=_tile_arg)
@@ -292,8 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--tile", type=_count(16), default=96,
                    help="side (px) of the scenes cut from each photo (default 96)")
-    p.add_argument("--known-profile", default="known",
-                   help="camera profile (name or YAML) of the known domain (default known)")
+    p.add_argument("--known-profile", default="actioncam",
+                   help="camera profile (name or YAML) of the known domain (default actioncam, the project's "
+                   "known camera, whose deblurrer ships in the package; another profile trains one)")
     p.add_argument("--camera-profile", default="unknown",
                    help="camera profile (name or YAML) of the user's camera (default unknown)")
     p.add_argument("--set-deblurrer", action="append", default=[], metavar="KEY=VALUE",
@@ -310,6 +322,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 TRAINING_COMMANDS = ("train-deblurrer", "train-translator", "train-unpaired", "kernels")
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option string of `parser` and of its sub-commands."""
+    found: set[str] = set()
+    for action in parser._actions:
+        found.update(action.option_strings)
+        for sub in (getattr(action, "choices", None) or {}).values() if isinstance(action, argparse._SubParsersAction) else ():
+            found |= _option_strings(sub)
+    return found
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that it cleans up as on Ctrl-C (partial files
+    removed, locks released) and exits 143 with a message."""
+
+
+def _terminate_as_interrupt():
+    """Turn SIGTERM into `Terminated` in the main thread; returns the previous handler (or None)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -330,19 +379,31 @@ def main(argv: list[str] | None = None) -> int:
             if dashed:
                 print(f"blur2blur: note: {dashed[0]!r} is a file whose name starts with '-', which reads as an "
                       f"option: write it as ./{dashed[0]}, or put -- before the file names", file=sys.stderr)
+            tokens = sys.argv[1:] if argv is None else list(argv)
+            known = _option_strings(parser)
+            for before, token in zip(tokens, tokens[1:]):
+                if (token.startswith("-") and len(token) > 1 and token.split("=")[0] not in known
+                        and not os.path.exists(token) and before in known and not _is_number(token)):
+                    print(f"blur2blur: note: {token!r} reads as an option: to give it as the value of {before}, "
+                          f"write {before}={token}", file=sys.stderr)
+                    break
         raise
     from blur2blur.perf import configure_threads
 
     configure_threads()
+    if not sys.stderr.isatty():  # (a log file: a progress line every 30 s, not ten carriage returns a second)
+        os.environ.setdefault("TQDM_MININTERVAL", "30")
     debug = args.debug or os.environ.get("BLUR2BLUR_DEBUG", "") not in ("", "0")
     prefix = f"blur2blur {args.command}: error:"
+    previous = _terminate_as_interrupt()
     try:
         return _dispatch(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         hint = (" Checkpoints are kept: run the same command with --resume to continue."
                 if args.command in TRAINING_COMMANDS or args.command == "demo" else "")
-        print(f"\nblur2blur {args.command}: interrupted.{hint}", file=sys.stderr)
-        return 130
+        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        print(f"\nblur2blur {args.command}: {how}.{hint}", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
     except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, FileExistsError,
             ImageReadError) as err:
         if debug:
@@ -383,6 +444,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{prefix} {text.splitlines()[0] if text else type(err).__name__} "
               "(run with --debug for the full traceback)", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -425,21 +491,23 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
 
     if cmd == "serve":
-        from blur2blur.serve import serve
+        from blur2blur.serve import check_limits, serve
+
+        check_limits(args.max_mb, args.max_pixels)  # (before the model loads)
+        if not 1 <= args.port <= 65535:
+            raise ValueError(f"--port must be 1..65535, got {args.port}")
 
         if args.onnx:
             from blur2blur.infer.export import OnnxPipeline
 
             pipe = OnnxPipeline(args.onnx, tile=args.tile)
-        elif args.deblurrer:
+        else:
             from blur2blur.infer.pipeline import DeblurPipeline
 
-            pipe = DeblurPipeline.from_checkpoints(args.deblurrer, args.translator, args.device,
+            pipe = DeblurPipeline.from_checkpoints(args.deblurrer or "shipped", args.translator, args.device,
                                                    deblurrer_official=args.official, tlc=args.tlc, amp=args.amp,
                                                    tile=args.tile)
-        else:
-            raise ValueError("give --deblurrer CHECKPOINT (with --translator T) or --onnx FILE")
-        serve(pipe, args.host, args.port, args.max_mb)
+        serve(pipe, args.host, args.port, args.max_mb, args.max_pixels)
         return 0
 
     if cmd == "export":
@@ -447,7 +515,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         if not (args.deblurrer or args.translator):
             raise ValueError("give --deblurrer and/or --translator to export")
-        out = export_pipeline(args.deblurrer, args.out, args.translator, args.format, args.official, args.opset)
+        out = export_pipeline(args.deblurrer, args.out, args.translator, args.format, args.official, args.opset,
+                              overwrite=args.overwrite)
         print(f"wrote {out} ({args.format}; input `image` N x 3 x H x W in [0,1], any H, W >= 16)")
         return 0
 
@@ -504,11 +573,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from blur2blur.train.deblurrer import train_deblurrer
 
         cfg = make_config(DeblurrerConfig, args.preset, args.overrides)
-        if cfg.synthesis:  # (a baseline: the camera's sharp photos S blurred by a generic synthesis)
+        if cfg.camera or cfg.synthesis:  # (sharp photos blurred on the fly: a camera or a generic synthesis)
             if not (args.sharp or args.data):
-                raise ValueError("synthesis needs --sharp DIR or --data ROOT (whose trainB is used)")
-            blur, sharp = None, Path(args.sharp) if args.sharp else Path(args.data) / "trainB"
+                raise ValueError(f"{'camera' if cfg.camera else 'synthesis'} needs --sharp DIR [DIR ...] or "
+                                 "--data ROOT (whose trainB is used)")
+            blur, sharp = None, [Path(d) for d in args.sharp] if args.sharp else Path(args.data) / "trainB"
         else:
+            if args.sharp and len(args.sharp) > 1:
+                raise ValueError("paired training takes one --sharp folder (several only with a camera or synthesis)")
             blur, sharp = _layout_pair(args)
         ckpt = train_deblurrer(blur, sharp, args.out, cfg, preset=args.preset, device=args.device,
                                progress=not args.no_progress, resume=args.resume, overwrite=args.overwrite)
@@ -543,29 +615,45 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if cmd == "deblur":
         from blur2blur.infer.pipeline import DeblurPipeline
+        from blur2blur.video.io import is_video, video_output
 
+        src = Path(args.input)
+        if src.is_symlink() and not src.exists():
+            raise FileNotFoundError(f"the input {src} is a broken symbolic link (to {os.readlink(src)})")
+        video_in = src.is_file() and is_video(src)
+        video_out = video_output(args.out, src) if video_in else None  # (checked before models load)
+        if video_in and args.save_translated:
+            raise ValueError("--save-translated writes T(y) for images; for a video, --compare writes input | "
+                             "result side by side")
+        if src.is_dir():
+            from blur2blur.io import list_images
+            from blur2blur.video.io import list_videos
+
+            videos = list_videos(src)
+            if videos and not list_images(src):
+                raise ValueError(f"{src} holds {len(videos)} video(s) and no image: give each video as the input "
+                                 f"(blur2blur deblur {videos[0]} OUT)")
+            if videos:
+                print(f"note: {src} also holds {len(videos)} video(s) ({', '.join(v.name for v in videos[:3])}"
+                      f"{', ...' if len(videos) > 3 else ''}), left out: deblur each video as its own input")
         if args.onnx:
-            if args.deblurrer or args.translator:
-                raise ValueError("--onnx runs an exported model: give it without --deblurrer/--translator")
+            if args.deblurrer or args.translator or args.official or args.tlc:
+                raise ValueError("--onnx runs an exported model: give it without --deblurrer/--translator/--official/"
+                                 "--tlc (they are fixed at export)")
             from blur2blur.infer.export import OnnxPipeline
 
+            if args.scale != 1:
+                raise ValueError("--scale works with the PyTorch models, not with --onnx")
             pipe = OnnxPipeline(args.onnx, tile=args.tile, tile_overlap=args.tile_overlap)
-        elif not args.deblurrer:
-            raise ValueError("give --deblurrer CHECKPOINT (with --translator T for Blur2Blur) or --onnx FILE")
         else:
-            pipe = DeblurPipeline.from_checkpoints(args.deblurrer, args.translator, device=args.device,
+            pipe = DeblurPipeline.from_checkpoints(args.deblurrer or "shipped", args.translator, device=args.device,
                                                    deblurrer_official=args.official, tlc=args.tlc,
                                                    amp=args.amp, tile=args.tile,
-                                                   tile_overlap=args.tile_overlap)
-        from blur2blur.video.io import is_video
-
-        if Path(args.input).is_file() and is_video(args.input):
+                                                   tile_overlap=args.tile_overlap, scale=args.scale)
+        if video_in:
             from blur2blur.video.deblur import deblur_video
 
-            out = Path(args.out)
-            if out.is_dir() or not is_video(out):
-                out = out / (Path(args.input).stem + ".mp4")
-            result = deblur_video(pipe, args.input, out, crf=args.crf, compare=args.compare,
+            result = deblur_video(pipe, args.input, video_out, crf=args.crf, compare=args.compare,
                                   frames_dir=args.frames, batch=args.batch, progress=not args.no_progress,
                                   overwrite=args.overwrite)
             print(f"wrote {result['path']}: {result['frames']} frames in {result['seconds']:.1f} s "
@@ -656,7 +744,8 @@ def _layout_pair(args: argparse.Namespace) -> tuple[Path, Path]:
     if args.data:
         return Path(args.data) / "trainC", Path(args.data) / "trainD"
     if args.blur and args.sharp:
-        return Path(args.blur), Path(args.sharp)
+        sharp = args.sharp[0] if isinstance(args.sharp, list) else args.sharp
+        return Path(args.blur), Path(sharp)
     raise ValueError("give --data ROOT or both --blur and --sharp")
 
 

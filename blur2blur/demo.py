@@ -1,18 +1,22 @@
-"""The end-to-end demo: two simulated cameras, every network trained at `cpu-small`, one table.
+"""The end-to-end demo: a simulated camera, the shipped known-domain deblurrer, one table.
 
-1. Build a dataset layout from sharp colour photos with the `known` camera (the known domain,
-   GoPro-like) and the `unknown` camera (the user's camera: longer blur, other response, noise).
-2. Build the known-blur set K as the translator config's `k_source` says (by default the known
-   domain's own blurry images with the camera's grain: train/translator.py `build_known_set`).
-3. Train the known-domain deblurrer on the known pairs, an upper-bound deblurrer on the camera's
-   own pairs, and the blur translator T on B against K (T checks itself on held-out images and
-   exports the identity if it does not help: train/translator_check.py).
+1. Build a dataset layout from sharp colour photos with the `unknown` camera (the user's camera:
+   longer, curved blur, filmic response, noise, a warm cast, JPEG) and the known camera (by
+   default the project's own, `actioncam`, whose deblurrer ships in the package).
+2. Build the known-blur set K as the translator config's `k_source` says (by default the
+   camera's sharp images blurred by the known camera, with the camera's grain: the exact transfer).
+3. The known deblurrer: the shipped model when the known camera is `actioncam` (nothing trained),
+   else one trained on the known pairs; train the blur translator T on B against K (T checks itself
+   on held-out images and exports the identity if it does not help: train/translator_check.py);
+   the upper bound: the known deblurrer fine-tuned on the camera's own pairs for as many
+   iterations as the translator had.
 4. Deblur the camera's test set three ways and print PSNR / SSIM against the ground truth, and
    what the translator's check decided.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import shutil
@@ -28,7 +32,8 @@ from blur2blur.io import list_images, read_image, write_image
 from blur2blur.outputs import atomic_write_text, guard_output
 from blur2blur.metrics.evaluate import evaluate_folders
 from blur2blur.simulate import make_dataset
-from blur2blur.train.config import DeblurrerConfig, TranslatorConfig, make_config
+from blur2blur.pretrained import KNOWN_CAMERA, shipped_stem
+from blur2blur.train.config import DeblurrerConfig, TranslatorConfig, make_config, validate_config
 from blur2blur.train.deblurrer import train_deblurrer
 from blur2blur.train.translator import build_known_set, resolve_k_source, train_translator_on_layout
 
@@ -64,7 +69,7 @@ METHODS = {
 
 def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None, seed: int = 0,
              device: str | None = "auto", tile: int = 96,
-             known_profile: str | Path = "known", camera_profile: str | Path = "unknown",
+             known_profile: str | Path = KNOWN_CAMERA, camera_profile: str | Path = "unknown",
              deblurrer_overrides: list[str] | dict | None = None,
              translator_overrides: list[str] | dict | None = None,
              progress: bool = True, overwrite: bool = False, skip_bad: bool = False,
@@ -73,7 +78,8 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
 
     `known_profile` / `camera_profile` name the two simulated cameras (shipped profile name or
     YAML path); a simulated K (`k_source=simulate`) is made with the known one, whatever the
-    translator config says.
+    translator config says. With the project's known camera (`actioncam`, the default) the known
+    deblurrer is the shipped model; with another, one is trained on its pairs (`deblurrer_overrides`).
     `overwrite`: replace a previous demo in `out_dir` (its data, K, runs and results) instead of
     refusing. `skip_bad`: leave out unreadable photos (each named) instead of failing. `exclude`:
     file names of photos to leave out (the video demo keeps its clip's scene out of training).
@@ -96,6 +102,9 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
     dcfg = make_config(DeblurrerConfig, "cpu-small", deblurrer_overrides)
     tcfg = make_config(TranslatorConfig, "cpu-small", translator_overrides)
     tcfg.known_profile = str(known_profile)
+    shipped = str(known_profile) == KNOWN_CAMERA
+    if shipped:
+        shipped_stem()  # (a missing or damaged shipped model: said before any work)
     s = time.time()
     print(f"[1/5] simulating two cameras on {len(sources)} photos (tiles of {tile} px)")
     make_dataset(sources, data, known_profile, camera_profile, tile=tile, seed=seed, write_train_gt=True,
@@ -115,18 +124,31 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
 
     runs = out / "runs"
     s = time.time()
-    print("[3/5] training the known-domain deblurrer (trainC -> trainD) and the upper bound")
-    deb_known = train_deblurrer(data / "trainC", data / "trainD", runs / "deblurrer_known", dcfg_known,
-                                "cpu-small", device, progress, overwrite=overwrite)
-    deb_camera = train_deblurrer(data / "trainA", data / "trainA_gt", runs / "deblurrer_camera",
-                                 dcfg, "cpu-small", device, progress, overwrite=overwrite)
-    stage("deblurrers", s)
+    if shipped:
+        print("[3/5] the known-domain deblurrer: the shipped model for the known camera (nothing to train)")
+        deb_known = "shipped"
+    else:
+        print("[3/5] training the known-domain deblurrer (trainC -> trainD)")
+        deb_known = train_deblurrer(data / "trainC", data / "trainD", runs / "deblurrer_known", dcfg_known,
+                                    "cpu-small", device, progress, overwrite=overwrite)
+    stage("known_deblurrer", s)
 
     s = time.time()
-    print("[4/5] training the blur translator T (B -> K)")
+    print("[4/5] training the blur translator T (B -> K), and the upper bound: the known deblurrer "
+          "fine-tuned on the camera's own pairs for as many iterations")
     translator = train_translator_on_layout(data, runs / "translator", tcfg, "cpu-small", device,
                                             progress, overwrite=overwrite, known_set=known_set)
     stage("translator", s)
+    s = time.time()
+    deb_camera = train_deblurrer(data / "trainA", data / "trainA_gt", runs / "deblurrer_camera",
+                                 upper_config(dcfg, tcfg, deb_known), "cpu-small", device, progress,
+                                 overwrite=overwrite)
+    stage("upper_bound", s)
+    # (which known deblurrer this demo used: the video demo reuses the same networks)
+    atomic_write_text(runs / "networks.json", json.dumps(
+        {"known": "shipped" if shipped else str(Path(deb_known).relative_to(runs)),
+         "camera": str(Path(deb_camera).relative_to(runs)), "translator": str(Path(translator).relative_to(runs))},
+        indent=1))
 
     s = time.time()
     print("[5/5] deblurring the camera's test set and evaluating")
@@ -165,6 +187,21 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
     print(f"\ntranslator check (no ground truth used): {check}")
     print(f"report: {report}   total time: {timings['total']:.0f} s")
     return {"mean": summary, "timings_s": timings, "translator_check": check}
+
+
+def upper_config(dcfg: DeblurrerConfig, tcfg: TranslatorConfig, known: str | Path) -> DeblurrerConfig:
+    """The upper bound's config: the known deblurrer's network fine-tuned (from `known`, a checkpoint
+    stem or "shipped") for the translator's iterations at its crop size, or `dcfg` as it is
+    when the known deblurrer was trained here (then it trains from scratch, as before)."""
+    if str(known) != "shipped":
+        return dcfg
+    from blur2blur.nets.weights import read_model_meta
+    from blur2blur.pretrained import shipped_stem
+
+    kwargs = read_model_meta(shipped_stem(verify=False))["kwargs"]
+    cfg = dataclasses.replace(dcfg, **kwargs, init="shipped", iters=tcfg.iters, crop=tcfg.crop,
+                              lr=1e-4, lr_min=1e-6, save_every=tcfg.iters, log_every=tcfg.log_every)
+    return validate_config(cfg)
 
 
 def _check_sentence(path: Path) -> str:

@@ -26,16 +26,44 @@ from blur2blur.outputs import atomic_write_text
 from blur2blur.video.io import VideoWriter, read_frames
 
 CLIP_PHOTO = "coffee.png"  # (one of the bundled photos: a table top with cup, spoon and text-like detail)
-NETWORKS = {"direct": ("deblurrer_known", None), "blur2blur": ("deblurrer_known", "translator"),
-            "upper": ("deblurrer_camera", None)}
+NETWORKS = {"direct": ("known", None), "blur2blur": ("known", "translator"), "upper": ("camera", None)}
 LABELS = {"input": "camera's shaky clip (no processing)", "direct": "known deblurrer applied directly",
           "blur2blur": "Blur2Blur: translator + known deblurrer",
           "upper": "deblurrer trained on the camera's own pairs (upper bound)"}
 
 
-def _networks_ready(runs: Path) -> bool:
-    return all((runs / d / "deblurrer.safetensors").is_file() for d in ("deblurrer_known", "deblurrer_camera")) \
-        and (runs / "translator" / "translator.json").is_file()
+# What the video demo writes in OUT/video (and, with --overwrite, removes; nothing else).
+VIDEO_OUTPUTS = ("clip", "input.mp4", "direct.mp4", "blur2blur.mp4", "upper.mp4", "compare.mp4", "report")
+
+
+def _check_video_folder(video: Path, overwrite: bool) -> list[Path]:
+    """Before any work: what of a previous video demo `--overwrite` will remove from `video`; a
+    folder holding other files (the user's) is refused, and a previous demo without `overwrite`."""
+    if not video.exists():
+        return []
+    if not video.is_dir():
+        raise FileExistsError(f"{video} is a file: the video demo writes a folder there; choose another --out")
+    entries = sorted(video.iterdir())
+    foreign = [p for p in entries if p.name not in VIDEO_OUTPUTS]
+    if foreign:
+        raise FileExistsError(f"{video} holds files the video demo did not write ("
+                              f"{', '.join(p.name for p in foreign[:5])}{', ...' if len(foreign) > 5 else ''}): "
+                              "move them away or choose another --out (--overwrite never deletes them)")
+    if entries and not overwrite:
+        raise FileExistsError(f"{video} holds a previous video demo: pass --overwrite to replace it")
+    return entries
+
+
+def _networks(runs: Path) -> dict[str, str | Path] | None:
+    """The still demo's networks in `runs` ({"known", "camera", "translator"}: checkpoint stems, the
+    known one possibly "shipped"), as its networks.json records them; None when any is missing."""
+    try:
+        names = json.loads((runs / "networks.json").read_text())
+    except (OSError, ValueError):
+        return None
+    stems = {k: v if v == "shipped" else runs / v for k, v in names.items()}
+    ok = all(v == "shipped" or Path(str(v) + ".json").is_file() for v in stems.values())
+    return stems if ok and set(stems) == {"known", "camera", "translator"} else None
 
 
 def run_video_demo(out_dir: str | Path = "demo_out", clip_photo: str | Path | None = None, frames: int = 48,
@@ -58,8 +86,9 @@ def run_video_demo(out_dir: str | Path = "demo_out", clip_photo: str | Path | No
     video = out / "video"
     photo = Path(clip_photo) if clip_photo else next(p for p in bundled_photos() if p.name == CLIP_PHOTO)
     timings: dict[str, float] = {}
-    reused = _networks_ready(runs)
-    if reused:
+    previous = _check_video_folder(video, overwrite)  # (before the still demo trains for minutes)
+    nets = _networks(runs)
+    if nets is not None:
         print(f"[video 1/4] reusing the demo's networks in {runs}")
         note = (f"The networks are the still demo's (`{runs}`); if it ran on the bundled photos, the clip's "
                 f"photo ({photo.name}) was among them, cut into other 96 px scenes.")
@@ -71,11 +100,10 @@ def run_video_demo(out_dir: str | Path = "demo_out", clip_photo: str | Path | No
         run_demo(out, photos, device=device, progress=progress, overwrite=overwrite, exclude=[photo.name],
                  **(demo_options or {}))
         timings["still demo (networks)"] = round(time.time() - s, 1)
+        nets = _networks(runs)
         note = f"The networks were trained by the still demo on {where} other than {photo.name}."
-    if video.exists():
-        if not overwrite and any(video.iterdir()):
-            raise FileExistsError(f"{video} holds a previous video demo: pass --overwrite to replace it")
-        shutil.rmtree(video)
+    for p in _check_video_folder(video, overwrite) if previous else []:
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
     s = time.time()
     print(f"[video 2/4] simulating a handheld clip of {photo.name} ({frames} frames of {width}x{height})")
     simulate_clip(photo, video / "clip", "unknown", frames, width, height, fps, seed=seed, blur_size=96,
@@ -86,8 +114,7 @@ def run_video_demo(out_dir: str | Path = "demo_out", clip_photo: str | Path | No
     print("[video 3/4] deblurring the clip three ways")
     for name, (deb, tra) in NETWORKS.items():
         s = time.time()
-        pipe = DeblurPipeline.from_checkpoints(runs / deb / "deblurrer", runs / tra / "translator" if tra else None,
-                                               device)
+        pipe = DeblurPipeline.from_checkpoints(nets[deb], nets[tra] if tra else None, device)
         result = deblur_video(pipe, clip, video / f"{name}.mp4", progress=progress)
         scores[name] = score_clip(video / f"{name}.mp4", gt)
         timings[name] = round(time.time() - s, 1)

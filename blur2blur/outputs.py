@@ -171,7 +171,9 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
     removed = []
     if not folder.is_dir():
         return removed
-    for p in folder.glob(f"{TEMP_PREFIX}*.tmp"):
+    for p in [*folder.glob(f"{TEMP_PREFIX}*.tmp"), *folder.glob(f"{TEMP_PREFIX}*-*.*")]:  # (videos keep their suffix)
+        if not p.is_file():
+            continue
         try:
             pid = int(p.name[len(TEMP_PREFIX):].split("-")[0])
         except ValueError:

@@ -2,6 +2,8 @@
 
 import json
 
+import yaml
+
 from blur2blur.demo import METHODS, run_demo
 from blur2blur.io import list_images, read_image
 from blur2blur.simulate.profile import PROFILES_DIR
@@ -39,3 +41,20 @@ def test_demo_runs_end_to_end(tmp_path, photo_dir):
     # the translator run was checked on held-out images and says what it exported
     check = json.loads((out / "runs" / "translator" / "translator_check.json").read_text())
     assert check["decision"]["exported"] in ("trained", "identity")
+
+
+def test_demo_with_the_known_camera_uses_the_shipped_deblurrer_and_trains_the_translator(tmp_path, photo_dir):
+    out = tmp_path / "demo"
+    result = run_demo(
+        out_dir=out, photos=photo_dir, tile=32, device="cpu", progress=False,
+        deblurrer_overrides=["batch=2"],
+        translator_overrides=["base_channel=8", "num_res=1", "crop=32", "batch=2", "iters=2", "decay_start=1"],
+    )
+    assert set(result["mean"]) == set(METHODS)
+    runs = out / "runs"
+    assert not (runs / "deblurrer_known").exists()  # (nothing trained for the known domain)
+    assert json.loads((runs / "networks.json").read_text())["known"] == "shipped"
+    upper = yaml.safe_load((runs / "deblurrer_camera" / "config.yaml").read_text())["config"]
+    assert upper["init"] == "shipped" and upper["iters"] == 2 and upper["width"] == 32  # (fine-tuned)
+    k_manifest = json.loads((out / "known_blur_set" / "manifest.json").read_text())
+    assert {entry["profile"] for entry in k_manifest.values()} == {"actioncam"}

@@ -41,7 +41,7 @@ def test_page_and_api_over_http(served):
     from fastapi.testclient import TestClient
 
     app, folder, want = served
-    client = TestClient(app)
+    client = TestClient(app, base_url="http://127.0.0.1:7860")
     page = client.get("/")
     assert page.status_code == 200 and "Drop an image" in page.text and "http" not in page.text.split("<script>")[0]
     with open(folder / "photo.png", "rb") as f:
@@ -72,7 +72,25 @@ def test_page_end_to_end_in_chromium(served):
 
     app, folder, want = served
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    refused = []
+
+    async def recorded(scope, receive, send):  # (the statuses the server sent to other origins)
+        async def spy(message):
+            if message["type"] == "http.response.start" and dict(scope["headers"]).get(b"origin", b"").endswith(
+                    str(site_port).encode()):
+                refused.append(message["status"])
+            await send(message)
+        await app(scope, receive, spy)
+
+    import http.server
+
+    site_port = _free_port()  # (another site: a page on another port of this machine)
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", site_port), type("Page", (http.server.BaseHTTPRequestHandler,), {
+        "do_GET": lambda self: (self.send_response(200), self.send_header("Content-Type", "text/html"),
+                                self.end_headers(), self.wfile.write(b"<html><body>another site</body></html>")),
+        "log_message": lambda self, *a: None}))
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    server = uvicorn.Server(uvicorn.Config(recorded, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -91,8 +109,23 @@ def test_page_end_to_end_in_chromium(served):
             src = page.get_attribute("#panels .panel:last-child img", "src")
             assert np.array_equal(_decode(src), want)
             page.screenshot(path=str(folder / "page.png"), full_page=True)
+            # the limits, as the page shows them: a file above --max-mb is refused while it arrives
+            noisy = (np.random.default_rng(1).random((200, 200, 3)) * 255).astype(np.uint8)
+            Image.fromarray(noisy).save(folder / "big.png")
+            page.set_input_files("#file", str(folder / "big.png"))
+            page.wait_for_selector("#status.error:has-text('larger than the limit')", timeout=60_000)
+            # another site's page cannot use the model: its POST is refused (403) before the model runs
+            other = browser.new_page()
+            other.goto(f"http://127.0.0.1:{site_port}/")
+            status = other.evaluate(f"""async () => {{const b = new FormData();
+                b.append('file', new Blob([new Uint8Array([1, 2, 3])]), 'a.png');
+                try {{ const r = await fetch('http://127.0.0.1:{port}/api/deblur', {{method: 'POST', body: b}});
+                       return r.status }} catch (e) {{ return 'blocked' }} }}""")
+            assert status in (403, "blocked")  # (the browser hides a cross-origin answer; the server saw it)
+            assert refused and refused[-1] == 403
             browser.close()
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        site.shutdown()
     assert (folder / "page.png").stat().st_size > 1000

@@ -128,14 +128,14 @@ def _captures(tmp_path, photo_dir):
 def test_prepare_makes_a_checked_layout_without_leaking_test_videos(tmp_path, photo_dir):
     blurry, sharp = _captures(tmp_path, photo_dir)
     before = {p: _sha(p) for p in list(blurry.iterdir()) + list(sharp.iterdir())}
-    summary = prepare_dataset([blurry], [sharp], tmp_path / "ds", options=PrepareOptions(test_videos=["walk1"]),
-                              progress=False)
+    summary = prepare_dataset([blurry], [sharp], tmp_path / "ds", progress=False,
+                              options=PrepareOptions(test_videos=["walk1"], known_profile="known"))
     root = tmp_path / "ds"
     report = check_layout(root, crop_size=16)
     assert not [p for p in report.problems if p.level == "error"], report.format()
     assert {f.name.split("_f")[0] for f in list_images(root / "testA")} == {"walk1"}
     assert {f.name.split("_f")[0] for f in list_images(root / "trainA")} == {"walk0"}
-    # without --known, one of the two sharp videos made the simulated known pairs, the other S
+    # with a known profile (no --known), one of the two sharp videos made the simulated known pairs, the other S
     assert {f.name.split("_f")[0] for f in list_images(root / "trainB")}.isdisjoint(
         {f.name.split("_f")[0] for f in list_images(root / "trainC")})
     assert summary["counts"]["trainC"] == summary["counts"]["trainD"] > 0
@@ -146,6 +146,13 @@ def test_prepare_makes_a_checked_layout_without_leaking_test_videos(tmp_path, ph
     assert before == {p: _sha(p) for p in before}  # inputs untouched
     with pytest.raises(FileExistsError, match="not empty"):
         prepare_dataset([blurry], [sharp], root, progress=False)
+    # by default no known pairs: every sharp video is S, and the layout is complete without them
+    # (the project's known camera is the known domain: K = S blurred by it, issue #27)
+    summary = prepare_dataset([blurry], [sharp], tmp_path / "ds2", progress=False,
+                              options=PrepareOptions(test_videos=["walk1"]))
+    assert not (tmp_path / "ds2" / "trainC").exists() and summary["counts"].get("trainC", 0) == 0
+    assert {f.name.split("_f")[0] for f in list_images(tmp_path / "ds2" / "trainB")} == {"desk0", "desk1"}
+    assert check_layout(tmp_path / "ds2", crop_size=16).ok
 
 
 def test_prepare_resumes_an_interrupted_run_and_refuses_bad_videos(tmp_path, photo_dir, monkeypatch):
@@ -270,6 +277,8 @@ def test_video_demo_reuses_demo_networks_and_writes_a_playable_comparison(tmp_pa
     for name in ("deblurrer_known", "deblurrer_camera"):
         save_model(build_network("nafnet", **kw), runs / name / "deblurrer", "nafnet", kw)
     save_model(build_network("identity_translator"), runs / "translator" / "translator", "identity_translator", {})
+    (runs / "networks.json").write_text(json.dumps({"known": "deblurrer_known/deblurrer", "camera":
+                                                    "deblurrer_camera/deblurrer", "translator": "translator/translator"}))
     result = run_video_demo(tmp_path / "demo", frames=4, width=48, height=32, device="cpu", progress=False)
     video = tmp_path / "demo" / "video"
     info = probe(video / "compare.mp4")

@@ -184,16 +184,21 @@ def _listable(folder: Path) -> list[Path]:
                   and p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
-def check_layout(root, crop_size: int | None = 256,
-                 need=("trainA", "trainB", "trainC", "trainD"),
+def check_layout(root, crop_size: int | None = 256, need=None,
                  deep: bool = True, workers: int | None = None) -> LayoutReport:
     """Check a dataset folder and report every problem found (see the module docstring).
 
-    `need`: splits that must exist and hold images (errors otherwise).  `deep=True` decodes
-    every image fully so truncated files are found; `deep=False` reads headers only (fast).
-    `workers`: threads used to read files (default: up to 4).
+    `need`: splits that must exist and hold images (errors otherwise). Default: trainA and
+    trainB, plus trainD when trainC exists and the other way round (known pairs are optional:
+    without them the project's known camera is the known domain, docs/known_camera.md).
+    `deep=True` decodes every image fully so truncated files are found; `deep=False` reads
+    headers only (fast). `workers`: threads used to read files (default: up to 4).
     """
     root = Path(root)
+    if need is None:
+        need = ("trainA", "trainB")
+        if (root / "trainC").is_dir() or (root / "trainD").is_dir():
+            need += ("trainC", "trainD")
     need = tuple(need)
     if crop_size is not None and crop_size < 1:
         raise ValueError(f"crop size must be at least 1 px, got {crop_size}")

@@ -59,19 +59,37 @@ class FusedPipeline(nn.Module):
 
 
 def export_pipeline(deblurrer: str | os.PathLike | None, out: str | os.PathLike, translator: str | os.PathLike | None = None,
-                    fmt: str = "onnx", official: str | None = None, opset: int = 17) -> Path:
+                    fmt: str = "onnx", official: str | None = None, opset: int = 17, overwrite: bool = False) -> Path:
     """Export the fused pipeline of our checkpoints (or an official deblurrer file named by
     `official`) to `out` as "onnx" or "torchscript" (the file is written whole or not at all).
     Returns `out`. NAFNet's test-time local converter is not exported (its pooling window depends
-    on the input size)."""
-    from blur2blur.outputs import temp_path
+    on the input size). Refused before any work: `out` that is one of the input files, a folder,
+    a name whose extension is the other format's, or an existing file without `overwrite`."""
+    from blur2blur.outputs import OutputConflict, temp_path
 
     if fmt not in ("onnx", "torchscript"):
         raise ValueError(f"export format must be onnx or torchscript, got {fmt!r}")
+    out = Path(out)
+    inputs = []
+    for stem in (deblurrer, translator):
+        if stem and str(stem) != "shipped":
+            base = Path(stem).with_suffix("") if Path(stem).suffix in (".json", ".safetensors") else Path(stem)
+            inputs += [Path(stem), Path(f"{base}.safetensors"), Path(f"{base}.json")]
+    if out.exists() and any(p.exists() and os.path.samefile(p, out) for p in inputs):
+        raise OutputConflict(f"the output {out} is one of the input files: give another output name")
+    if out.is_dir():
+        raise OutputConflict(f"the output {out} is a folder: give a file name ending in "
+                             f"{'.onnx' if fmt == 'onnx' else '.pt'}")
+    other = {"onnx": (".pt", ".pth", ".ts"), "torchscript": (".onnx",)}[fmt]
+    if out.suffix.lower() in other:
+        raise ValueError(f"the output {out.name} names {'a TorchScript' if fmt == 'onnx' else 'an ONNX'} file but "
+                         f"--format is {fmt}: rename it or give --format "
+                         f"{'torchscript' if fmt == 'onnx' else 'onnx'}")
+    if (out.exists() or out.is_symlink()) and not overwrite:
+        raise OutputConflict(f"{out} exists: give another output name, or --overwrite to replace it")
     deb = load_network(deblurrer, official, role="deblurrer") if deblurrer else None
     tra = load_network(translator, role="translator") if translator else None
     model = FusedPipeline(deb, tra).eval().requires_grad_(False)
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     example = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
     meta = {"blur2blur_version": _version(), "input": "image: N x 3 x H x W float32 RGB in [0,1], H, W >= 16",
@@ -126,6 +144,8 @@ class OnnxPipeline(DeblurPipeline):
         except ImportError:
             raise ImportError("running an ONNX file needs onnxruntime: pip install 'blur2blur[export]'") from None
         self.path = Path(path)
+        if self.path.is_dir():
+            raise IsADirectoryError(f"--onnx {self.path} is a folder: give the .onnx file written by `blur2blur export`")
         if not self.path.is_file():
             raise FileNotFoundError(f"ONNX file {self.path} does not exist")
         options = ort.SessionOptions()
@@ -138,10 +158,33 @@ class OnnxPipeline(DeblurPipeline):
         self.names = [o.name for o in self.session.get_outputs()]
         if not set(self.names) <= {"translated", "deblurred"} or not self.names:
             raise ValueError(f"{self.path} is not a blur2blur export (outputs {self.names})")
+        self._check_input()
         self.device = torch.device("cpu")
         self.pad_multiple = MULTIPLE
         self.tile, self.tile_overlap = tile, tile_overlap
+        self.scale = 1.0
         self.translator = self.deblurrer = None
+        self._check_output()
+
+    def _check_input(self) -> None:
+        """One float input `image` of shape N x 3 x H x W with free H and W, or a ValueError naming the model."""
+        inputs = self.session.get_inputs()
+        what = ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs)
+        ok = (len(inputs) == 1 and inputs[0].name == "image" and inputs[0].type == "tensor(float)"
+              and len(inputs[0].shape) == 4 and inputs[0].shape[1] == 3
+              and not all(isinstance(d, int) for d in inputs[0].shape[2:]))
+        if not ok:
+            raise ValueError(f"{self.path}: a blur2blur export takes one input `image`, float32 N x 3 x H x W of any "
+                             f"H and W; this model takes {what}. Export it with `blur2blur export`")
+
+    def _check_output(self) -> None:
+        """A 48x32 test image must come back 48x32 with 3 finite channels per output."""
+        outs = self._forward(torch.full((1, 3, 32, 48), 0.5))
+        for name, o in outs.items():
+            if tuple(o.shape) != (1, 3, 32, 48) or not torch.isfinite(o).all():
+                raise ValueError(f"{self.path}: its output `{name}` for a 1 x 3 x 32 x 48 image is "
+                                 f"{tuple(o.shape)}{'' if torch.isfinite(o).all() else ' and not finite'}; a blur2blur "
+                                 "export returns images of the input's size")
 
     def output_keys(self) -> list[str]:
         return list(self.names)

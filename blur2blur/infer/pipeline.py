@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from blur2blur.device import pick_device
@@ -38,15 +39,27 @@ class DeblurPipeline:
     `tile`: None or 0 = whole images; "auto" = tiles of 1024 px with a 64 px feathered overlap for
     images above 1.5 MP; an integer = that tile side (a multiple of 16) for every larger image;
     `tile_overlap` in pixels (infer/tiling.py).
+    `scale`: work at this fraction of the input's size (0 < scale <= 1), for photos whose blur is
+    longer than the deblurrer's range (the shipped one: 36 px, docs/known_camera.md): the image
+    is shrunk (area-averaged, so the blur shrinks with it), processed, and what the networks
+    changed is enlarged back and added to the full-size input (y + up(f(down y) - down y)), which
+    keeps the input's own fine detail.
     """
 
     def __init__(self, deblurrer: torch.nn.Module | None, translator: torch.nn.Module | None = None,
                  device: str | None = "auto", pad_multiple: int = 16, amp: str = "auto",
-                 channels_last: bool = True, tile: int | str | None = "auto", tile_overlap: int = AUTO_OVERLAP):
+                 channels_last: bool = True, tile: int | str | None = "auto", tile_overlap: int = AUTO_OVERLAP,
+                 scale: float = 1.0):
         if deblurrer is None and translator is None:
             raise ValueError("a pipeline needs a deblurrer, a translator, or both")
+        if not (isinstance(scale, (int, float)) and 0.05 <= scale <= 1):
+            raise ValueError(f"scale must be a number in [0.05, 1] (the fraction of the size to work at), got {scale!r}")
+        self.scale = float(scale)
         if not (tile in (None, "auto") or (isinstance(tile, int) and tile >= 0)):
             raise ValueError(f"tile must be 'auto', 0 (no tiling) or a tile side in pixels, got {tile!r}")
+        if isinstance(tile, int) and not isinstance(tile, bool) and 0 < tile <= 2 * tile_overlap:
+            raise ValueError(f"a tile of {tile} px is too small for tiles that overlap by {tile_overlap} px: give a "
+                             f"tile above {2 * tile_overlap} px (or a smaller overlap)")
         self.device = pick_device(device)
         self.bf16 = resolve_amp(amp, self.device)
         self.channels_last = channels_last and channels_last_ok(self.device)
@@ -68,7 +81,7 @@ class DeblurPipeline:
                          tlc: bool = False, **options) -> "DeblurPipeline":
         """Build from our checkpoints (path stems of `.safetensors` + `.json` files), or an
         official deblurrer file named by `deblurrer_official` (see nets/official.py). `options`:
-        amp, channels_last, tile, tile_overlap (see the class)."""
+        amp, channels_last, tile, tile_overlap, scale (see the class)."""
         deb = load_network(deblurrer, deblurrer_official, tlc=tlc, role="deblurrer") if deblurrer else None
         tra = load_network(translator, role="translator") if translator else None
         return cls(deb, tra, device=device, **options)
@@ -84,6 +97,17 @@ class DeblurPipeline:
     def run_tensor(self, y: torch.Tensor, progress: bool = False) -> dict[str, torch.Tensor]:
         """NCHW [0,1] in; dict of NCHW float32 [0,1] outputs of the input's size."""
         y = y.to(self.device, torch.float32)
+        h, w = y.shape[-2:]
+        size = (max(16, round(h * self.scale)), max(16, round(w * self.scale)))
+        if self.scale < 1 and size[0] < h and size[1] < w:
+            small = F.interpolate(y, size=size, mode="area")
+            outs = self._run_full(small, progress)
+            return {k: (y + F.interpolate(v - small, size=(h, w), mode="bicubic", align_corners=False)).clamp(0, 1)
+                    for k, v in outs.items()}
+        return self._run_full(y, progress)
+
+    def _run_full(self, y: torch.Tensor, progress: bool) -> dict[str, torch.Tensor]:
+        """`run_tensor` at the given size (whole, or in tiles)."""
         tile = self._tile_side(*y.shape[-2:])
         if not tile:
             return self._forward(y)
@@ -135,7 +159,12 @@ class DeblurPipeline:
         written = []
         with RunLock(out_dir, doing="writing into"):  # (two commands writing one folder: refused)
             for f in tqdm(files, desc="deblur", disable=not progress, dynamic_ncols=True):
-                written.append(self._one(f, out_dir, names[f], save_translated, progress and len(files) == 1))
+                try:
+                    written.append(self._one(f, out_dir, names[f], save_translated, progress and len(files) == 1))
+                except ValueError as exc:  # (which photo, when a folder stops on one)
+                    if f.name in str(exc):
+                        raise
+                    raise ValueError(f"{f}: {exc}") from None
         return written
 
     def _one(self, f: Path, out_dir: Path, name: str, save_translated: bool, progress: bool) -> Path:

@@ -35,12 +35,17 @@ ROLES = {"nafnet": "deblurrer", "restormer": "deblurrer", "mimo_unet": "translat
 
 def load_network(path: str | os.PathLike, official: str | None = None, tlc: bool = False,
                  device=None, role: str | None = None) -> nn.Module:
-    """Our checkpoint stem, or an official file with its configuration name (see OFFICIAL).
+    """Our checkpoint stem, "shipped" (the deblurrer inside the package, blur2blur/pretrained.py),
+    or an official file with its configuration name (see OFFICIAL).
 
     `role` ("deblurrer", "translator", ...; None = any): a checkpoint of another role is an
     error naming the file and what it is. `tlc` turns on NAFNet's test-time local converter
     (needed for NAFNet's published GoPro scores). Returned in eval mode.
     """
+    if official is None and str(path) == "shipped":  # (the model inside the package, checked first)
+        from blur2blur.pretrained import shipped_stem
+
+        path = shipped_stem()
     path = Path(path)
     ours = Path(str(path.with_suffix("") if path.suffix in (".json", ".safetensors") else path) + ".json")
     if official is None:

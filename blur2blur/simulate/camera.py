@@ -190,15 +190,24 @@ class Camera:
         Sharp captures with noise use the noise scaled by ``sharp_noise_scale``. jpeg=False skips
         the profile's JPEG step (for ideal ground-truth frames).
         """
-        p = self.profile
         img = _check_image(img)
-        rng_motion, rng_noise = _rngs(seed)
+        rng_motion, _ = _rngs(seed)
         lin = img.astype(np.float64) ** self.input_gamma
         if motion:
             lin = self._blur(lin, rng_motion).astype(np.float64)
-        lin = lin * p.gain
+        return self.develop(lin, seed, motion=motion, noise=noise, jpeg=jpeg)
+
+    def develop(self, lin: np.ndarray, seed: int, motion: bool = True, noise: bool = True,
+                jpeg: bool = True, noise_scale: float = 1.0) -> np.ndarray:
+        """Everything capture() does after the blur, on a linear-light HxWx3 image: gain, sensor
+        noise (the noise stream of ``seed``, its std times ``noise_scale``), clip, colour cast,
+        response, JPEG. Returns float32 [0,1]. Shared with the on-the-fly synthesis
+        (simulate/online.py), which blurs by itself."""
+        p = self.profile
+        _, rng_noise = _rngs(seed)
+        lin = np.asarray(lin, dtype=np.float64) * p.gain
         if noise:
-            s = 1.0 if motion else p.sharp_noise_scale
+            s = (1.0 if motion else p.sharp_noise_scale) * noise_scale
             if s > 0:
                 ps = p.noise["photon_scale"]
                 lin = add_sensor_noise(lin, ps / s**2 if ps else None, p.noise["read_sigma"] * s, rng_noise)

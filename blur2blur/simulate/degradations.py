@@ -30,12 +30,20 @@ def _u(gen: torch.Generator, lo: float, hi: float) -> float:
 
 
 def linear_motion(x: torch.Tensor, gen: torch.Generator, max_len: int = 21) -> torch.Tensor:
-    """Each image blurred by its own random linear motion kernel (odd length 3..max_len px)."""
+    """Each image blurred by its own random linear motion kernel (odd length 3..max_len px).
+
+    The kernel is kornia's motion kernel re-centred on its centre of mass
+    (`center_kernel_subpixel`): with `direction` != 0 kornia weights the line unevenly, and its
+    kernel would shift the blurry image by up to a few pixels against the sharp target."""
+    from blur2blur.simulate.kernels import center_kernel_subpixel
+
     out = []
     for img in x:
         length = 2 * int(torch.randint(1, max_len // 2 + 1, (), generator=gen)) + 1
         angle, direction = _u(gen, 0, 360), _u(gen, -1, 1)
-        out.append(kornia.filters.motion_blur(img[None], length, angle, direction, border_type="reflect"))
+        k = kornia.filters.get_motion_kernel2d(length, angle, direction)[0].double().numpy()
+        k = torch.from_numpy(center_kernel_subpixel(k)).to(img.dtype)
+        out.append(kornia.filters.filter2d(img[None], k[None], border_type="reflect"))
     return torch.cat(out).clamp(0, 1)
 
 

@@ -81,6 +81,21 @@ def center_kernel(k: np.ndarray) -> np.ndarray:
     return out
 
 
+def center_kernel_subpixel(k: np.ndarray) -> np.ndarray:
+    """`center_kernel`, then the remaining sub-pixel offset (at most half a pixel per axis) moved
+    by a bilinear shift, so that the kernel's centre of mass is exactly its centre pixel: a blur
+    with it does not shift the image at all (training pairs stay aligned). Odd square, sums to 1."""
+    k = np.pad(center_kernel(k).astype(np.float64), 1)
+    c = k.shape[0] // 2
+    idx = np.arange(k.shape[0]) - c
+    for axis in (0, 1):
+        offset = float((k.sum(1 - axis) * idx).sum() / k.sum())
+        step = -1 if offset > 0 else 1  # (move mass of |offset| px towards the centre)
+        moved = np.roll(k, step, axis=axis)
+        k = (1 - abs(offset)) * k + abs(offset) * moved
+    return (k / k.sum()).astype(np.float32)
+
+
 def resize_kernel(k: np.ndarray, scale: float) -> np.ndarray:
     """Resample a kernel by ``scale`` (bilinear, area-preserving), re-normalised to sum 1."""
     if abs(scale - 1.0) < 1e-6:

@@ -226,6 +226,7 @@ def _render(files, scenes, by_photo, groups, cams, out_root: Path, splits, seed,
     entries: dict[str, dict] = {}
     counts = {s: 0 for s in splits}
     bar = tqdm(total=len(scenes), desc="make_dataset", disable=not progress, dynamic_ncols=True)
+    skipped: list[int] = []  # (photos whose header read but whose pixels did not)
     for pi in sorted(by_photo):
         try:
             photo = read_image(files[pi])
@@ -234,6 +235,7 @@ def _render(files, scenes, by_photo, groups, cams, out_root: Path, splits, seed,
                 raise ImageReadError(files[pi], f"{exc.reason} (pass --skip-bad to leave such photos out)") from None
             warnings.warn(f"skipping unreadable photo ({len(by_photo[pi])} scene(s)): {exc}")
             bar.update(len(by_photo[pi]))
+            skipped.append(pi)
             continue
         for i in by_photo[pi]:
             scene, group = scenes[i], groups[i]
@@ -255,8 +257,12 @@ def _render(files, scenes, by_photo, groups, cams, out_root: Path, splits, seed,
     bar.close()
     empty = [s for s in splits if counts[s] == 0]
     if empty:
-        raise ValueError(f"the split folder(s) {empty} of {out_root} are empty: {len(files)} photo(s) "
-                         f"gave {len(scenes)} scene(s); add photos or use a smaller --tile")
+        used = {sc["photo"] for sc in scenes} - set(skipped)
+        n_scenes = sum(1 for sc in scenes if sc["photo"] in used)
+        unreadable = len(files) - len({sc["photo"] for sc in scenes}) + len(skipped)
+        left_out = f" ({unreadable} unreadable or too small, left out)" if unreadable else ""
+        raise ValueError(f"the split folder(s) {empty} of {out_root} are empty: {len(used)} usable photo(s){left_out} "
+                         f"gave {n_scenes} scene(s); add photos or use a smaller --tile")
     counts["scenes"] = len(scenes)
     counts["photos"] = len({s["photo"] for s in scenes})
     manifest = {"seed": seed, "ratio": list(ratio), "known_fraction": known_fraction,

@@ -35,6 +35,23 @@ class DeblurrerConfig:
     sharp crops, for the paper's baselines: "linear" (random linear motion kernels), "bsrgan"
     (BSRGAN-style shuffled degradations with motion), "rsblur" (RSBlur-style camera synthesis);
     see simulate/degradations.py.
+    camera: a camera profile (shipped name or YAML path) whose blur, noise and response are
+    simulated on the fly on sharp crops (simulate/online.py): no crop is seen twice. The shipped
+    deblurrer is trained this way for the project's known camera, `actioncam` (preset `shipped`).
+    camera_grain: [lo, hi] range of a factor on the camera's noise std, drawn per crop (log-uniform);
+    camera_jpeg: share of the blurry crops JPEG-compressed at a quality in [60, 95]: robustness of a
+    deblurrer meant for real photos.
+    val_dir / val_every / val_crop: every `val_every` iterations, PSNR of input and output on the
+    central `val_crop` px crops of the photos in `val_dir` blurred by `camera` with fixed seeds
+    (logged as val/psnr_in, val/psnr_out, val/gain): the learning curve of a long run.
+    init: a deblurrer checkpoint (path stem, or "shipped") whose weights start the run (fine-tuning:
+    the iterations and the schedule start at 0).
+    continue_from: a checkpoint whose weights start the run, which then counts its iterations and
+    learning-rate schedule on from the checkpoint's `iteration`: a long run continued from
+    committed weights, where its optimiser state is gone (the shipped model's training).
+    ema_decay: > 0 keeps an exponential moving average of the weights (per iteration), which is
+    what is validated and exported: a snapshot of a long run stopped at a high learning rate is
+    much steadier averaged (0 = the raw weights, as NAFNet).
     """
 
     net: str = "nafnet"
@@ -60,6 +77,15 @@ class DeblurrerConfig:
     augment: bool = True
     noise_curve: str = ""
     synthesis: str = ""
+    camera: str = ""
+    camera_grain: list[float] = field(default_factory=lambda: [1.0, 1.0])
+    camera_jpeg: float = 0.0
+    val_dir: str = ""
+    val_every: int = 0
+    val_crop: int = 192
+    init: str = ""
+    continue_from: str = ""
+    ema_decay: float = 0.0
     seed: int = 0
     num_workers: int = 0
     log_every: int = 100
@@ -387,6 +413,30 @@ PRESETS: dict[type, dict[str, dict[str, Any]]] = {
             "log_every": 50,
             "save_every": 500,
         },
+        # The shipped deblurrer (blur2blur/weights/, docs/model_card.md): NAFNet width 32 with a
+        # light encoder (5.9M parameters; 1.6 s a 1280x720 frame with bfloat16 on 2 cores) trained
+        # on the fly for the known camera `actioncam` (blur 0-36 px) on 128 px crops: 0.5 s an
+        # iteration on 2 CPU cores with bfloat16. Train with `blur2blur train-deblurrer --preset
+        # shipped --sharp DIR...`; continue from the shipped file with --set continue_from=shipped.
+        "shipped": {
+            "width": 32,
+            "enc_blk_nums": [1, 1, 1, 4],
+            "middle_blk_num": 1,
+            "dec_blk_nums": [1, 1, 1, 1],
+            "camera": "actioncam",
+            "camera_grain": [0.5, 4.0],
+            "camera_jpeg": 0.3,
+            "ema_decay": 0.999,
+            "crop": 128,
+            "batch": 8,
+            "iters": 60_000,
+            "lr": 1e-3,
+            "lr_min": 1e-6,
+            "grad_clip": 0.5,
+            "log_every": 100,
+            "save_every": 1000,
+            "val_every": 1000,
+        },
         # Between cpu-small and official, for `blur2blur bench --preset cpu-medium` (about four
         # times cpu-small's compute per deblurrer): a fourth NAFNet level (receptive field for
         # blurs of ~10-20 px) and 2.5x the steps, on cpu-small's 64 px crops (96 px crops
@@ -508,7 +558,7 @@ NET_CHOICES = {"DeblurrerConfig": ("nafnet", "restormer"), "TranslatorConfig": (
 _AT_LEAST_ONE = {"iters", "save_every", "log_every", "batch", "crop", "width", "base_channel", "ndf", "n_layers",
                  "ngf", "n_critic",
                  "levels", "k_variants", "nf", "kernel_dim", "recon_nf", "restart_every", "swd_patch",
-                 "swd_projections", "d_steps", "restormer_dim"}
+                 "swd_projections", "d_steps", "restormer_dim", "val_crop"}
 _OPEN = {"lr", "init_gain", "adam_eps", "charbonnier_eps"}  # > 0
 _UNIT = {"hflip", "vflip", "rot90", "jitter", "curriculum_start"}  # in [0, 1]
 _BELOW_ONE = {"val_fraction", "val_margin"}  # in [0, 1)

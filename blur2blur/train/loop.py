@@ -47,6 +47,11 @@ class Recipe:
     def load_extra_state(self, state: dict) -> None:
         pass
 
+    def warm_start(self) -> int:
+        """Called when a run starts without a checkpoint to resume: load initial weights if the
+        config names some, and return the iteration to count on from (0 = a fresh run)."""
+        return 0
+
     def start(self, iteration: int) -> None:
         """Prepare data iterators so that the next batch is the one of `iteration`."""
         raise NotImplementedError
@@ -98,7 +103,7 @@ def run_training(recipe: Recipe, cfg, out_dir: str | Path, preset: str | None, i
 def _run(recipe: Recipe, cfg, out_dir: Path, preset: str | None, info: DistInfo, resume: bool,
          progress: bool) -> Path:
     ckpt_dir = out_dir / "checkpoints"
-    start = 0
+    start, resumed = 0, False
     if resume:
         state = load_latest_state(ckpt_dir, map_location=info.device)
         if state is None:
@@ -108,9 +113,14 @@ def _run(recipe: Recipe, cfg, out_dir: Path, preset: str | None, info: DistInfo,
                 raise RunFolderError(f"cannot resume {out_dir} at iteration {state['iteration']} with iters="
                                      f"{cfg.iters}: the run is already longer; give iters >= {state['iteration']}")
             _load(recipe, state)
-            start = int(state["iteration"])
+            start, resumed = int(state["iteration"]), True
             if info.is_main:
                 print(f"resuming {recipe.name} from {state['path']} (iteration {start})")
+    if not resumed:
+        start = recipe.warm_start()
+        if start > cfg.iters:
+            raise RunFolderError(f"the initial weights were trained for {start} iterations, more than "
+                                 f"iters={cfg.iters}: give iters > {start}")
     if info.is_main:  # (only now, after every check: the config of the run that really trains)
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out_dir / "config.yaml", preset)

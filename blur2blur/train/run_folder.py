@@ -27,7 +27,10 @@ from blur2blur.outputs import process_command, pid_alive
 from blur2blur.train.state import state_files
 
 # Fields a resumed run may change: the length and schedule end, logging, and speed settings.
-RESUMABLE = frozenset({"iters", "save_every", "log_every", "val_every", "num_workers", "amp", "channels_last"})
+# (ema_decay: an average kept beside the training, which it does not change; a resumed run without
+# one starts it from the current weights)
+RESUMABLE = frozenset({"iters", "save_every", "log_every", "val_every", "val_dir", "val_crop", "num_workers", "amp",
+                       "channels_last", "ema_decay"})
 LOCK_NAME = ".lock"
 
 

@@ -517,10 +517,15 @@ def train_translator(
 
 def known_profile_of(cfg: TranslatorConfig, root: str | Path):
     """The profile a simulated K uses: `cfg.known_profile`, or when that is empty the profile that
-    made the layout's known pairs (recorded by `make-dataset`), else the shipped `known`."""
+    made the layout's known pairs (recorded by `make-dataset`); else, for a layout without known
+    pairs (what `prepare` makes from a camera's videos), the project's known camera `actioncam`,
+    whose deblurrer ships in the package; else (known pairs from elsewhere) the shipped `known`."""
+    from blur2blur.pretrained import KNOWN_CAMERA
     from blur2blur.simulate.make_dataset import recorded_profile
 
-    return cfg.known_profile or recorded_profile(root, "known") or "known"
+    root = Path(root)
+    paired = (root / "trainC").is_dir() and (root / "trainD").is_dir()
+    return cfg.known_profile or recorded_profile(root, "known") or ("known" if paired else KNOWN_CAMERA)
 
 
 def resolve_k_source(cfg: TranslatorConfig, root: Path, known_set: str | Path | None = None) -> str:
@@ -528,8 +533,9 @@ def resolve_k_source(cfg: TranslatorConfig, root: Path, known_set: str | Path | 
     (trainC/trainD): "transfer" when a kernel network is given; "simulate" when the layout was
     made by `make-dataset`, whose manifest records the profile that blurred the known pairs (K is
     then S with that very blur: an exact blur transfer); else "known" (the known domain's own
-    blurry images, right for any known set). Without known pairs: "simulate" with the shipped
-    `known` profile, warned unless `known_set` is given (which overrides all).
+    blurry images, right for any known set). Without known pairs: "simulate" with the project's
+    known camera `actioncam` (K = S blurred by it: the exact transfer; deblur with the shipped
+    model), or `cfg.known_profile` when set. `known_set` (a folder of K) overrides all.
     Measured: docs/research/demo.md, eighth round (issue #19, item 4)."""
     from blur2blur.simulate.make_dataset import recorded_profile
 
@@ -543,9 +549,6 @@ def resolve_k_source(cfg: TranslatorConfig, root: Path, known_set: str | Path | 
         return "transfer"
     if paired:
         return "simulate" if recorded_profile(root, "known") is not None else "known"
-    if known_set is None:
-        warnings.warn(f"k_source=auto: K is made by the simulator's '{cfg.known_profile or 'known'}' profile, "
-                      f"because {root} has no known pairs (trainC/trainD)", stacklevel=3)
     return "simulate"
 
 

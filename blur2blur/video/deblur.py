@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from blur2blur.io import list_images, read_image, write_image
 from blur2blur.metrics.flicker import flicker_index
 from blur2blur.metrics.psnr import psnr
-from blur2blur.outputs import guard_output
+from blur2blur.outputs import guard_output, remove_stale_temps
 from blur2blur.train.run_folder import RunLock
 from blur2blur.video.io import VideoWriter, probe, read_frames
 
@@ -39,12 +39,29 @@ def deblur_video(pipeline, src: str | os.PathLike, dst: str | os.PathLike, crf: 
     src, dst = Path(src), Path(dst)
     guard_output(dst, [src], "output video", folder=False)
     if frames_dir is not None:
+        frames_dir = Path(frames_dir)
+        if frames_dir.resolve() == dst.resolve():
+            raise ValueError(f"--frames {frames_dir} is the output video's path: give a folder for the frames")
         guard_output(frames_dir, [src, dst], "frames folder")
+        if frames_dir.exists() and not frames_dir.is_dir():
+            raise FileExistsError(f"--frames {frames_dir} is a file: give a folder for the frames")
+        held = sorted(p.name for p in frames_dir.iterdir() if not p.name.startswith(".")) if frames_dir.is_dir() else []
+        others = [n for n in held if not (n.startswith("frame_") and n.endswith(".png"))]
+        if others:
+            raise FileExistsError(f"--frames {frames_dir} holds other files ({', '.join(others[:5])}): give an empty "
+                                  "or new folder")
+        if held and not overwrite:
+            raise FileExistsError(f"--frames {frames_dir} holds {len(held)} frames of an earlier run ({held[0]}, ...): "
+                                  "give an empty folder, or --overwrite to replace them")
     if dst.exists() and not overwrite:
         raise FileExistsError(f"{dst} exists: choose another name or pass --overwrite")
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     with RunLock(dst.parent, name=f".{dst.name}.lock", doing=f"writing {dst.name} into"):
+        remove_stale_temps(dst.parent)  # (a killed earlier run's hidden partial video)
+        if frames_dir is not None and frames_dir.is_dir():  # (--overwrite: no stale frame stays mixed in)
+            for old in frames_dir.glob("frame_*.png"):
+                old.unlink()
         return _deblur_video(pipeline, src, dst, crf, compare, frames_dir, batch, progress)
 
 

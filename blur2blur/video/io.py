@@ -26,7 +26,9 @@ import numpy as np
 
 from blur2blur.outputs import temp_path
 
-VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+# Containers read (PyAV/FFmpeg): phones (MP4, MOV, 3GP), camcorders (MTS/M2TS), broadcast (TS), ...
+VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".3gp", ".3g2", ".mts",
+                                     ".m2ts", ".ts", ".mpg", ".mpeg", ".wmv", ".flv")
 # Transfer characteristics of HDR video (PQ and HLG), as FFmpeg numbers them.
 _HDR_TRC = {16, 18}
 
@@ -42,6 +44,26 @@ class VideoError(ValueError):
 def is_video(path: str | os.PathLike) -> bool:
     """True for a file name with a video extension (VIDEO_EXTENSIONS, any case)."""
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def video_output(out: str | os.PathLike, source: str | os.PathLike) -> Path:
+    """The file a video deblur writes for `out`: `out/<source stem>.mp4` for a folder (existing, or a
+    name without a video extension and no image extension), else `out` itself, which must name a
+    container the writer makes (WRITABLE). Checked before any work; ValueError names the fix."""
+    from blur2blur.io import IMAGE_EXTENSIONS
+
+    out = Path(out)
+    suffix = out.suffix.lower()
+    images = IMAGE_EXTENSIONS + (".gif",)
+    if out.is_dir() or (not suffix or (suffix not in VIDEO_EXTENSIONS and suffix not in images)):
+        return out / (Path(source).stem + ".mp4")
+    if suffix in images:
+        raise ValueError(f"the input {Path(source).name} is a video, so the output {out.name} cannot be an image: give "
+                         f"a folder or a video file name ({', '.join(WRITABLE)})")
+    if suffix not in WRITABLE:
+        raise ValueError(f"{out.name}: videos are written as H.264 in {', '.join(WRITABLE)}, not {suffix}: "
+                         f"give one of those names, or a folder")
+    return out
 
 
 def list_videos(folder: str | os.PathLike) -> list[Path]:
@@ -211,9 +233,9 @@ def read_frames(path: str | os.PathLike, every: int = 1, fps: float | None = Non
 
 
 class VideoWriter:
-    """Write upright RGB frames to an H.264 MP4/MOV/MKV file (yuv420p), atomically.
+    """Write upright RGB frames to an H.264 MP4/MOV/MKV file (yuv420p; odd sizes yuv444p), atomically.
 
-    `width` x `height`: the upright frame size (even numbers after rotation, as yuv420p needs);
+    `width` x `height`: the upright frame size (an odd one is written in yuv444p, exactly);
     `fps`: the nominal rate; frames may carry their own `pts` in `time_base` (variable frame
     rate kept) or are spaced 1/fps apart. `rotation`: stored as the display rotation, the frames
     rotated back to the coded orientation. `audio_from`: a file whose first audio stream is
@@ -232,14 +254,15 @@ class VideoWriter:
         self.path = Path(path)
         self.rotation = _rotation(rotation)
         cw, ch = (height, width) if self.rotation in (90, 270) else (width, height)
-        if cw % 2 or ch % 2:
-            raise ValueError(f"H.264 yuv420p needs an even frame size, got {width}x{height}")
+        # yuv420p (what every player plays) needs an even size; an odd one keeps its exact size in
+        # yuv444p (H.264 High 4:4:4: desktop players and FFmpeg read it, some browsers do not)
+        self.pix_fmt = "yuv444p" if cw % 2 or ch % 2 else "yuv420p"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = temp_path(self.path).with_suffix(self.path.suffix)
         self.fps = Fraction(fps).limit_denominator(100000)
         self.container = av.open(str(self.tmp), "w", format=_FORMATS.get(self.path.suffix.lower(), None))
         self.stream = self.container.add_stream("libx264", rate=self.fps)
-        self.stream.width, self.stream.height, self.stream.pix_fmt = cw, ch, "yuv420p"
+        self.stream.width, self.stream.height, self.stream.pix_fmt = cw, ch, self.pix_fmt
         self.stream.options = {"crf": str(int(crf))}
         # frames' timestamps are in `tb`: the source's time base (variable frame rate kept) or 1/fps
         self.tb = Fraction(time_base) if time_base is not None else 1 / self.fps
@@ -320,3 +343,4 @@ class VideoWriter:
 
 
 _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+WRITABLE = tuple(_FORMATS)  # (the containers VideoWriter makes)

@@ -7,9 +7,11 @@ test set feeds training:
     blurry sources -> trainA (B)  or, for the test sources, testA
     sharp sources  -> trainB (S)
     known pairs    -> trainC / trainD: from `known` (a paired set: GoPro's SCENE/blur + SCENE/sharp
-                      folders, or trainC + trainD; linked, not copied), or, without one, simulated:
-                      a share of the sharp sources blurred by the simulator's known profile
-                      (trainC) with their frames as the sharp partners (trainD)
+                      folders, or trainC + trainD; linked, not copied), or, with `known_profile`,
+                      simulated: a share of the sharp sources blurred by that profile (trainC)
+                      with their frames as the sharp partners (trainD); with neither (the
+                      default) none: the project's known camera is the known domain, and its
+                      deblurrer ships in the package (docs/known_camera.md)
 
 Frames are sampled every `every` frames or at `fps` per second, at most `max_frames` per
 source, shrunk to `long_side`; a frame that hardly differs from the last one kept (mean absolute
@@ -79,7 +81,7 @@ class PrepareOptions:
     test_videos: list[str] = field(default_factory=list)
     test_fraction: float = 0.2
     known_fraction: float = 0.3
-    known_profile: str = "known"
+    known_profile: str = ""
     check_labels: bool = False
     drop_mislabelled: bool = False
     image_format: str = "png"
@@ -103,16 +105,24 @@ def _thumb(img: np.ndarray) -> np.ndarray:
 
 def collect_sources(paths: Sequence[str | os.PathLike], label: str) -> list[Source]:
     """Sources of one label from files and folders (see the module doc); errors name the path."""
+    from blur2blur.video.io import VIDEO_EXTENSIONS
+
     out: list[Source] = []
     for p in map(Path, paths):
+        if p.is_symlink() and not p.exists():
+            raise FileNotFoundError(f"{label} source {p} is a broken symbolic link (to {os.readlink(p)})")
         if not p.exists():
             raise FileNotFoundError(f"{label} source {p} does not exist")
         if p.is_file():
             if not is_video(p):
-                raise ValueError(f"{label} source {p} is not a video file (video extensions: .mp4 .mov .mkv "
-                                 f".avi .webm .m4v); give a folder for images")
+                raise ValueError(f"{label} source {p} is not a video file (video extensions: "
+                                 f"{' '.join(VIDEO_EXTENSIONS)}); give a folder for images")
             out.append(Source(p, "video", label))
             continue
+        broken = sorted(f.name for f in p.iterdir() if f.is_symlink() and not f.exists())
+        if broken:
+            raise FileNotFoundError(f"{label} source folder {p} holds broken symbolic links ({', '.join(broken[:5])}): "
+                                    "remove them or restore their targets")
         videos = list_videos(p)
         has_images = any(f.suffix.lower() in IMAGE_EXTENSIONS for f in p.iterdir() if not f.name.startswith("."))
         if not videos and not has_images:
@@ -121,6 +131,27 @@ def collect_sources(paths: Sequence[str | os.PathLike], label: str) -> list[Sour
         if has_images:
             out.append(Source(p, "images", label))
     return out
+
+
+def refuse_duplicates(sources: list[Source]) -> None:
+    """One source given twice (the same path, or files of identical content, e.g. a clip both as a
+    file and in a folder, or as blurry and as sharp) would put the same frames in two splits (test
+    leakage): an error naming both."""
+    seen: dict[str, Source] = {}
+    for s in sources:
+        files = [s.path] if s.kind == "video" else list_images(s.path)
+        h = hashlib.sha256()
+        for f in files:
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+        key = h.hexdigest()
+        if key in seen:
+            first = seen[key]
+            same = "is" if first.path.resolve() == s.path.resolve() else "has the same content as"
+            raise ValueError(f"{s.label} source {s.path} {same} {first.label} source {first.path}: each capture "
+                             "may be given once (its frames would land in two splits)")
+        seen[key] = s
 
 
 def _name_sources(sources: list[Source]) -> None:
@@ -168,7 +199,7 @@ def _split(blurry: list[Source], sharp: list[Source], opts: PrepareOptions, simu
             s.split = "testA" if i < n_test else "trainA"
     if not any(s.split == "trainA" for s in blurry):
         raise ValueError("every blurry source is a test source: leave at least one for training")
-    if not any(s.split == "testA" for s in blurry):
+    if not any(s.split == "testA" for s in blurry) and (wanted or opts.test_fraction > 0):
         warnings.warn("one blurry source only: no test set (testA will be empty); give more blurry "
                       "videos to evaluate on scenes the translator never saw", stacklevel=3)
     for s in sharp:
@@ -286,6 +317,15 @@ def prepare_dataset(blurry: Sequence[str | os.PathLike], sharp: Sequence[str | o
         raise ValueError(f"image format must be png or jpg, got {opts.image_format!r}")
     if opts.every < 1 or (opts.max_frames is not None and opts.max_frames < 1):
         raise ValueError("every and max_frames must be at least 1")
+    if not (isinstance(opts.test_fraction, (int, float)) and 0 <= opts.test_fraction < 1):
+        raise ValueError(f"--test-fraction must be a number in [0, 1) (0: no test set), got {opts.test_fraction!r}")
+    if known is not None and not Path(known).is_dir():
+        raise FileNotFoundError(f"--known {known} is not a folder (a paired set: trainC + trainD, or GoPro's "
+                                "SCENE/blur + SCENE/sharp)")
+    if opts.known_profile and known is None:
+        from blur2blur.simulate import load_profile
+
+        load_profile(opts.known_profile)  # (a mistyped profile: said before any frame)
     root = Path(out)
     b_sources, s_sources = collect_sources(blurry, "blurry"), collect_sources(sharp, "sharp")
     if not b_sources or not s_sources:
@@ -301,16 +341,18 @@ def prepare_dataset(blurry: Sequence[str | os.PathLike], sharp: Sequence[str | o
         if saved is not None and saved.get("request") == request:
             resuming = True
         elif overwrite:
-            shutil.rmtree(root)
+            remove_prepared(root)
         elif saved is not None:
             raise FileExistsError(f"{root} holds an unfinished prepare run with other inputs or options: run "
                                   "that command again to finish it, or pass --overwrite to start over")
         else:
             raise FileExistsError(f"{root} is not empty: give an empty folder, or --overwrite to replace it")
     sources = b_sources + s_sources
+    refuse_duplicates(sources)
     _name_sources(sources)
     _probe_all(sources)
-    _split(b_sources, s_sources, opts, simulate_known=known is None)
+    simulate_known = known is None and bool(opts.known_profile)
+    _split(b_sources, s_sources, opts, simulate_known=simulate_known)
     for s in sources:
         if s.note:
             print(f"note: {s.path.name}: {s.note}")
@@ -318,7 +360,7 @@ def prepare_dataset(blurry: Sequence[str | os.PathLike], sharp: Sequence[str | o
     if not resuming:
         atomic_write_text(state_file, json.dumps({"request": request}, indent=1))
     camera = None
-    if known is None:
+    if simulate_known:
         from blur2blur.simulate import Camera, load_profile
 
         camera = Camera(load_profile(opts.known_profile))
@@ -338,7 +380,7 @@ def prepare_dataset(blurry: Sequence[str | os.PathLike], sharp: Sequence[str | o
             raise ValueError(f"{s.path}: no frame was kept (every frame a near-duplicate of the first?)")
         atomic_write_text(record, json.dumps(result))
         done[s.name] = result
-    if not known and not any(s.split == "known" for s in s_sources):  # one sharp source: reuse its frames
+    if simulate_known and not any(s.split == "known" for s in s_sources):  # one sharp source: reuse its frames
         _copy_known_from(root, done, s_sources, camera, opts)
     entries = {k: v for r in done.values() for k, v in r["entries"].items()}
     if known:
@@ -350,7 +392,7 @@ def prepare_dataset(blurry: Sequence[str | os.PathLike], sharp: Sequence[str | o
             for path in [rel] + ([f"{pair}/{rel.split('/', 1)[1]}"] if pair else []):  # (a pair goes together)
                 (root / path).unlink(missing_ok=True)
                 entries.pop(path, None)
-    for split in ("trainA", "trainB", "trainC", "trainD", "testA"):
+    for split in ("trainA", "trainB", "testA") + (("trainC", "trainD") if simulate_known or known else ()):
         (root / split).mkdir(exist_ok=True)
     counts = {split: sum(1 for k in entries if k.startswith(split + "/"))
               for split in ("trainA", "trainB", "trainC", "trainD", "testA")}
@@ -367,6 +409,58 @@ def prepare_dataset(blurry: Sequence[str | os.PathLike], sharp: Sequence[str | o
     atomic_write_text(root / "manifest.json", json.dumps(manifest, indent=1))
     shutil.rmtree(root / STATE_DIR, ignore_errors=True)
     return summary
+
+
+def prepared_files(root: Path) -> list[Path] | None:
+    """What `prepare` wrote in `root` (frames, manifest, its state folder), from its manifest or,
+    for an unfinished run, its state records; None when `root` holds no prepare output."""
+    written: set[str] = set()
+    manifest, state = root / "manifest.json", root / STATE_DIR
+    try:
+        data = json.loads(manifest.read_text()) if manifest.is_file() else None
+    except (OSError, ValueError):
+        data = None
+    if isinstance(data, dict) and data.get("tool") == "blur2blur prepare":
+        written |= set(data.get("files", {}))
+    elif not state.is_dir():
+        return None
+    for record in sorted(state.glob("*.json")) if state.is_dir() else []:
+        try:
+            written |= set(json.loads(record.read_text()).get("entries", {}))
+        except (OSError, ValueError, AttributeError):
+            continue
+    paths = [root / rel for rel in sorted(written)]
+    return [p for p in paths if p.exists()] + [p for p in (manifest, state) if p.exists()]
+
+
+def remove_prepared(root: Path) -> None:
+    """`--overwrite`: delete what a previous `prepare` wrote in `root`, and only that (listed on
+    stdout). A folder holding no prepare output, or other files in the split folders, is refused."""
+    from blur2blur.data.layout import SPLITS
+
+    ours = prepared_files(root)
+    if ours is None:
+        entries = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
+        raise FileExistsError(f"{root} is not empty and holds no dataset made by prepare ({', '.join(entries[:5])}"
+                              f"{', ...' if len(entries) > 5 else ''}): --overwrite replaces only a previous prepare "
+                              "output; give an empty or new folder")
+    mine = {p.resolve() for p in ours}
+    foreign = [p for split in SPLITS if (root / split).is_dir() for p in sorted((root / split).iterdir())
+               if p.resolve() not in mine]
+    if foreign:
+        raise FileExistsError(f"{root}: the split folders hold files prepare did not write "
+                              f"({', '.join(str(p.relative_to(root)) for p in foreign[:5])}"
+                              f"{', ...' if len(foreign) > 5 else ''}): move them away, or give another folder")
+    frames = [p for p in ours if p.is_file() and p.parent.name in SPLITS]
+    others = [p for p in ours if p not in frames]
+    print(f"--overwrite: removing the previous prepare output in {root}: {len(frames)} frames in "
+          f"{', '.join(sorted({p.parent.name + '/' for p in frames})) or 'no split folder'}"
+          + "".join(f", {p.name}{'/' if p.is_dir() else ''}" for p in others))
+    for p in ours:
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    for split in SPLITS:
+        if (root / split).is_dir() and not any((root / split).iterdir()):
+            (root / split).rmdir()
 
 
 def _copy_known_from(root: Path, done: dict, s_sources: list[Source], camera, opts: PrepareOptions) -> None:

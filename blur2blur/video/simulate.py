@@ -14,6 +14,7 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -27,11 +28,12 @@ from blur2blur.video.io import VideoWriter
 
 
 def pan_zoom_frames(photo: np.ndarray, n_frames: int, width: int, height: int, pan: float = 0.3,
-                    zoom: float = 1.15, angle_deg: float = 20.0) -> list[np.ndarray]:
+                    zoom: float = 1.15, angle_deg: float = 20.0) -> Iterator[np.ndarray]:
     """`n_frames` views (height x width x 3 float32) of `photo` (HxWx3 float in [0,1]) by a
     camera that pans by `pan` of the photo's width along a line `angle_deg` from horizontal and
     zooms in by `zoom` overall, smoothly (eased at both ends). The first view is the largest box
-    of the frame's aspect ratio that covers 80% of the photo's shorter extent."""
+    of the frame's aspect ratio that covers 80% of the photo's shorter extent. Made one at a
+    time (a generator): memory does not grow with the number of frames."""
     if n_frames < 1 or width < 8 or height < 8:
         raise ValueError(f"need n_frames >= 1 and frames of at least 8x8 px, got {n_frames}, {width}x{height}")
     ph, pw = photo.shape[:2]
@@ -48,9 +50,12 @@ def pan_zoom_frames(photo: np.ndarray, n_frames: int, width: int, height: int, p
         g = (g / g.sum()).to(t)
         t = F.conv2d(F.pad(t, (r, r, 0, 0), mode="reflect"), g.view(1, 1, 1, -1).repeat(3, 1, 1, 1), groups=3)
         t = F.conv2d(F.pad(t, (0, 0, r, r), mode="reflect"), g.view(1, 1, -1, 1).repeat(3, 1, 1, 1), groups=3)
+    return _views(t, n_frames, width, height, ph, pw, aspect, win_h0, pan, zoom, angle_deg)
+
+
+def _views(t, n_frames, width, height, ph, pw, aspect, win_h0, pan, zoom, angle_deg) -> Iterator[np.ndarray]:
     a = math.radians(angle_deg)
     travel = pan * pw
-    frames = []
     for i in range(n_frames):
         u = i / max(1, n_frames - 1)
         e = 0.5 - 0.5 * math.cos(math.pi * u)  # eased 0 -> 1
@@ -66,8 +71,7 @@ def pan_zoom_frames(photo: np.ndarray, n_frames: int, width: int, height: int, p
         gy, gx = torch.meshgrid(ys / ph * 2 - 1, xs / pw * 2 - 1, indexing="ij")
         grid = torch.stack([gx, gy], dim=-1)[None]
         view = F.grid_sample(t, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        frames.append(view[0].permute(1, 2, 0).clamp(0, 1).numpy())
-    return frames
+        yield view[0].permute(1, 2, 0).clamp(0, 1).numpy()
 
 
 def simulate_clip(photo: str | os.PathLike | np.ndarray, out_dir: str | os.PathLike,
@@ -93,6 +97,8 @@ def simulate_clip(photo: str | os.PathLike | np.ndarray, out_dir: str | os.PathL
         raise FileExistsError(f"{out} is not empty: give an empty folder or --overwrite")
     if width % 2 or height % 2:
         raise ValueError(f"the frame size must be even (H.264 yuv420p), got {width}x{height}")
+    if not 1 <= fps <= 240:
+        raise ValueError(f"--fps must be in [1, 240] frames per second, got {fps:g}")
     img = photo if isinstance(photo, np.ndarray) else read_image(photo)
     prof = load_profile(profile)
     if blur_size is not None:  # blur lengths as for an image of blur_size px
@@ -102,10 +108,13 @@ def simulate_clip(photo: str | os.PathLike | np.ndarray, out_dir: str | os.PathL
     views = pan_zoom_frames(img, n_frames, width, height, pan, zoom)
     gt_dir = out / "gt"
     out.mkdir(parents=True, exist_ok=True)
+    for stale in gt_dir.glob("frame_*.png") if gt_dir.is_dir() else []:  # (--overwrite: no earlier frame stays)
+        stale.unlink()
     with VideoWriter(out / "clip.mp4", width, height, fps, crf=crf,
                      audio_from=_tone(out, n_frames / fps) if audio else None) as blurry, \
             VideoWriter(out / "sharp.mp4", width, height, fps, crf=crf) as sharp:
-        for i, view in enumerate(tqdm(views, desc="simulate clip", disable=not progress, dynamic_ncols=True)):
+        for i, view in enumerate(tqdm(views, total=n_frames, desc="simulate clip", disable=not progress,
+                                      dynamic_ncols=True)):
             frame_seed = seed * 100_003 + i
             ideal = camera.capture(view, frame_seed, motion=False, noise=False, jpeg=False)
             write_image(gt_dir / f"frame_{i:05d}.png", ideal)
