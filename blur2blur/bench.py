@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from blur2blur.progress import tqdm
 
 from blur2blur.io import list_images, read_image, write_image
 from blur2blur.outputs import atomic_write_text, guard_output

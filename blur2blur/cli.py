@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-translator", help="train the blur translator T (B -> known blur)")
     p.add_argument("--data", required=True, help="dataset root (trainA = B, trainB = S)")
     p.add_argument("--known-set", help="folder of the known-blur set K (default: built from trainB "
-                   "according to k_source: auto | simulate | transfer | online)")
+                   "according to k_source: auto | simulate | known | estimated | transfer | online)")
     _add_train_args(p)
 
     p = sub.add_parser("train-unpaired", help="baseline: CycleGAN or DualGAN from the camera's B to its S")
@@ -391,8 +391,6 @@ def main(argv: list[str] | None = None) -> int:
     from blur2blur.perf import configure_threads
 
     configure_threads()
-    if not sys.stderr.isatty():  # (a log file: a progress line every 30 s, not ten carriage returns a second)
-        os.environ.setdefault("TQDM_MININTERVAL", "30")
     debug = args.debug or os.environ.get("BLUR2BLUR_DEBUG", "") not in ("", "0")
     prefix = f"blur2blur {args.command}: error:"
     previous = _terminate_as_interrupt()

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from blur2blur.progress import tqdm
 
 from blur2blur.data.known_blur import with_known_grain
 from blur2blur.infer.pipeline import DeblurPipeline
@@ -57,6 +57,7 @@ def bundled_photos() -> list[Path]:
 
 K_SOURCES = {"simulate": "the simulator's known profile applied to the camera's sharp images",
              "known": "the known domain's own blurry images",
+             "estimated": "the known pairs' estimated kernels applied to the camera's sharp images",
              "transfer": "blur transfer of the known pairs onto the camera's sharp images"}
 
 METHODS = {

@@ -274,9 +274,9 @@ def test_k_source_auto_prefers_transfer_when_a_kernel_network_is_given(tmp_path)
     (tmp_path / "trainD").mkdir()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        # known pairs without a kernel network: K from the known domain itself (issue #19, item 4)
-        assert resolve_k_source(cfg, tmp_path) == "known"
-        assert resolve_k_source(cfg, tmp_path, known_set=tmp_path / "K") == "known"
+        # known pairs without a kernel network: their kernels estimated and applied to S (issue #28, item 1)
+        assert resolve_k_source(cfg, tmp_path) == "estimated"
+        assert resolve_k_source(cfg, tmp_path, known_set=tmp_path / "K") == "estimated"
         simulate = make_config(TranslatorConfig, "cpu-small", TINY_TRANSLATOR + ["k_source=simulate"])
         assert resolve_k_source(simulate, tmp_path) == "simulate"
         assert known_profile_of(simulate, tmp_path) == "known"

@@ -15,6 +15,10 @@ set's blurry images (trainC), with the camera's grain added the same way when ma
 exactly what the known deblurrer is trained on (with the same grain: `with_known_grain`), whatever
 camera or simulator made the known set; the patch-statistics critic compares contrast-normalised
 luma detail, so the other scenes and colours of trainC matter little to it (issue #19, item 4).
+
+`build_known_set_from_pairs` carries the known domain's blur onto the camera's own scenes without
+a kernel network: each known pair's kernels and noise are estimated in closed form
+(kernel_space/estimate.py) and applied to S (issue #28, item 1).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 import kornia
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from blur2blur.progress import tqdm
 
 from blur2blur.io import list_images, read_image, to_numpy, to_tensor, write_image
 from blur2blur.outputs import atomic_write_text, guard_output, output_names
@@ -114,6 +118,64 @@ def build_known_set_from_domain(
 
     return _write_variants(files, out_dir, variants, seed, make, "known domain", curve is not None,
                            "known-blur set K (known domain)", progress)
+
+
+def build_known_set_from_pairs(
+    known_blur_dir: str | Path,
+    known_sharp_dir: str | Path,
+    sharp_dir: str | Path,
+    out_dir: str | Path,
+    variants: int = 4,
+    seed: int = 0,
+    tile: int = 256,
+    support: int = 41,
+    progress: bool = True,
+) -> list[Path]:
+    """K = the camera's sharp images S (`sharp_dir`) blurred by the known domain's own kernels:
+    one kernel and noise level per tile of every known pair (trainC/trainD, matched by stem),
+    estimated in closed form (kernel_space/estimate.py); each image of S gets `variants` of them
+    (seeded draws), applied in linear light, then fresh grain of the known images' own noise
+    level (estimated from trainC, `noise_curve.json`). The kernels are saved in
+    `out_dir/kernels.npz` (with their residual and fit), the rest as `build_known_blur_set`."""
+    from blur2blur.data.layout import pair_by_stem
+    from blur2blur.kernel_space.estimate import apply_kernel, estimate_pair_kernels
+
+    files = list_images(sharp_dir)
+    if not files:
+        raise ValueError(f"no sharp images in {sharp_dir} to build the known-blur set from")
+    if variants < 1:
+        raise ValueError(f"variants must be >= 1, got {variants}")
+    pairs, only_blur, only_sharp = pair_by_stem(known_blur_dir, known_sharp_dir)
+    if not pairs:
+        raise ValueError(f"no known pairs in {known_blur_dir} / {known_sharp_dir} to estimate the known blur from")
+    out_dir = Path(out_dir)
+    guard_output(out_dir, [sharp_dir, known_blur_dir, known_sharp_dir], "known-blur set folder")
+    output_names(files, template="{stem}")
+    kernels = []
+    for blur_f, sharp_f in tqdm(pairs, desc="estimate the known kernels", disable=not progress, dynamic_ncols=True):
+        b, s = read_image(blur_f), read_image(sharp_f)
+        if b.shape != s.shape:
+            raise ValueError(f"the known pair {blur_f.name} / {sharp_f.name} differs in size: "
+                             f"{b.shape[1]}x{b.shape[0]} and {s.shape[1]}x{s.shape[0]}")
+        kernels += estimate_pair_kernels(s, b, tile=tile, support=min(support, 2 * (min(b.shape[:2]) // 4) - 1))
+    curve = _noise_curve([b for b, _ in pairs], known_blur_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    curve.to_json(out_dir / "noise_curve.json")
+    np.savez_compressed(out_dir / "kernels.npz", kernels=np.stack([_padded(k.kernel, support) for k in kernels]),
+                        residual=np.array([k.noise for k in kernels]), fit_psnr=np.array([k.fit_psnr for k in kernels]))
+
+    def make(img: np.ndarray, job_seed: int) -> np.ndarray:
+        k = kernels[int(np.random.default_rng(job_seed).integers(len(kernels)))]
+        return _add_grain(curve, apply_kernel(img, k.kernel), job_seed)
+
+    return _write_variants(files, out_dir, variants, seed, make, "estimated from known pairs", False,
+                           "known-blur set K (estimated kernels)", progress)
+
+
+def _padded(k: np.ndarray, size: int) -> np.ndarray:
+    """`k` zero-padded (centred) to size x size (for stacking kernels of several supports)."""
+    p = (size - k.shape[0]) // 2
+    return np.pad(k, p) if p > 0 else k
 
 
 def _add_grain(curve, img: np.ndarray, seed: int) -> np.ndarray:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from blur2blur.progress import tqdm
 
 from blur2blur.device import pick_device
 from blur2blur.outputs import guard_output, output_names

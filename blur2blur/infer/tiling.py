@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
+from blur2blur.progress import tqdm
 
 
 def tile_origins(size: int, tile: int, overlap: int) -> list[int]:

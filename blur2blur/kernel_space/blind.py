@@ -60,7 +60,7 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from blur2blur.progress import tqdm
 
 from ..losses.pixel import charbonnier
 from ..nets.dip import DIPImage, DIPKernel

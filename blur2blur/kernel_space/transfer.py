@@ -44,7 +44,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import Dataset, IterableDataset
-from tqdm.auto import tqdm
+from blur2blur.progress import tqdm
 
 from blur2blur.device import pick_device
 from blur2blur.io import list_images, read_image, to_numpy, to_tensor, write_image

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from blur2blur.progress import tqdm
 
 from blur2blur.data.datasets import UnpairedCrops
 from blur2blur.io import read_image, to_numpy, to_tensor

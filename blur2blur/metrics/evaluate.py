@@ -117,7 +117,7 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, lpips=None, niqe_model
     folder has no images, or if two partners differ in size. The result is that of
     :func:`evaluate_arrays`, each row also holding ``pred`` (and ``gt``) paths (str).
     """
-    from tqdm.auto import tqdm
+    from blur2blur.progress import tqdm
 
     from blur2blur.io import list_images, read_image  # imported here to keep the package light
 

@@ -16,7 +16,7 @@ def simulate_path(src, out_dir, profile: str | os.PathLike | CameraProfile = "un
     Image number i (in sorted order) uses seed ``seed + i``; outputs are ``out_dir/<stem>.png``.
     Returns the written paths.
     """
-    from tqdm.auto import tqdm
+    from blur2blur.progress import tqdm
 
     from blur2blur.io import list_images, no_images_message, read_image, write_image
 

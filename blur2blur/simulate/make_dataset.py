@@ -156,7 +156,7 @@ def make_dataset(photos, out_root, known: str | os.PathLike | CameraProfile = "k
         skip_bad: skip photos that cannot be read (with a warning naming each) instead of failing.
     Writes PNGs and ``manifest.json`` (source, tile box, profile, seed, flags of every file).
     """
-    from tqdm.auto import tqdm
+    from blur2blur.progress import tqdm
 
     from blur2blur.io import ImageReadError, read_image, write_image
 
@@ -211,7 +211,7 @@ def make_dataset(photos, out_root, known: str | os.PathLike | CameraProfile = "k
 def _render(files, scenes, by_photo, groups, cams, out_root: Path, splits, seed, ratio, known_fraction,
             test_fraction, tile, write_train_gt, progress, skip_bad, written: list[Path]) -> dict:
     """Write every scene's captures (appending each file to `written`) and the manifest."""
-    from tqdm.auto import tqdm
+    from blur2blur.progress import tqdm
 
     from blur2blur.io import ImageReadError, read_image, write_image
     from blur2blur.outputs import atomic_write_text

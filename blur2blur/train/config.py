@@ -121,12 +121,13 @@ class TranslatorConfig:
     its quarter/half outputs are the full output resized). gan_mode: vanilla | hinge | lsgan |
     wgan. k_source: where the known-blur set K comes from: "simulate" (the simulator's
     `known_profile` applied to S; "" = the profile that made the layout's known pairs, recorded by
-    make-dataset, else the shipped "known"), "known" (the known domain's own blurry images,
-    trainC), "transfer" (bkse blur transfer from trainC/trainD with the kernel network
-    `kernel_wizard`, built once), "online" (a fresh transfer every step), or "auto" (default):
-    with known pairs, "transfer" when `kernel_wizard` is given, else "simulate" when make-dataset
-    recorded their profile, else "known"; without, "simulate" with a warning
-    (train/translator.py resolve_k_source).
+    make-dataset; without known pairs the project's known camera "actioncam"), "known" (the known
+    domain's own blurry images, trainC), "estimated" (the blur kernels and noise estimated from
+    each known pair, kernel_space/estimate.py, applied to S), "transfer" (bkse blur transfer from
+    trainC/trainD with the kernel network `kernel_wizard`, built once), "online" (a fresh transfer
+    every step), or "auto" (default): with known pairs, "transfer" when `kernel_wizard` is given,
+    else "simulate" when make-dataset recorded their profile, else "estimated"; without, "simulate"
+    with the project's known camera (train/translator.py resolve_k_source).
     Curriculum (paper): per batch, only the `curriculum_order` ("blurriest" or "sharpest")
     fraction of the camera crops, ranked by variance of the Laplacian, is optimised; the fraction
     grows linearly from `curriculum_start` to 1 at iteration `curriculum_until`.
@@ -546,7 +547,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "curriculum_order": ("blurriest", "sharpest"),
     "update_order": ("d_first", "g_first"),
     "rec_target_resize": ("bilinear", "nearest"),
-    "k_source": ("auto", "simulate", "known", "transfer", "online"),
+    "k_source": ("auto", "simulate", "known", "estimated", "transfer", "online"),
     "k_noise": ("none", "match"),
     "kernel_mode": ("convex", "residual"),
     "val_keep": ("best", "last"),

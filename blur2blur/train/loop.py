@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
+from blur2blur.progress import tqdm
 
 from blur2blur.data.sampling import SeededBatches
 from blur2blur.train.config import save_config

@@ -532,23 +532,25 @@ def resolve_k_source(cfg: TranslatorConfig, root: Path, known_set: str | Path | 
     """The K source actually used: `cfg.k_source`, or for "auto" on a layout with known pairs
     (trainC/trainD): "transfer" when a kernel network is given; "simulate" when the layout was
     made by `make-dataset`, whose manifest records the profile that blurred the known pairs (K is
-    then S with that very blur: an exact blur transfer); else "known" (the known domain's own
-    blurry images, right for any known set). Without known pairs: "simulate" with the project's
+    then S with that very blur: an exact blur transfer); else "estimated" (the known pairs' own
+    kernels and noise, estimated in closed form, on S: the known blur on the camera's scenes; K of
+    other scenes, "known", let a translator that moves textures towards those scenes pass its
+    check, issue #28). Without known pairs: "simulate" with the project's
     known camera `actioncam` (K = S blurred by it: the exact transfer; deblur with the shipped
     model), or `cfg.known_profile` when set. `known_set` (a folder of K) overrides all.
     Measured: docs/research/demo.md, eighth round (issue #19, item 4)."""
     from blur2blur.simulate.make_dataset import recorded_profile
 
     source = cfg.k_source
-    if source not in ("auto", "simulate", "known", "transfer", "online"):
-        raise ValueError(f"k_source must be auto, simulate, known, transfer or online, got {source!r}")
+    if source not in ("auto", "simulate", "known", "estimated", "transfer", "online"):
+        raise ValueError(f"k_source must be auto, simulate, known, estimated, transfer or online, got {source!r}")
     if source != "auto":
         return source
     paired = (root / "trainC").is_dir() and (root / "trainD").is_dir()
     if cfg.kernel_wizard and paired:
         return "transfer"
     if paired:
-        return "simulate" if recorded_profile(root, "known") is not None else "known"
+        return "simulate" if recorded_profile(root, "known") is not None else "estimated"
     return "simulate"
 
 
@@ -573,6 +575,11 @@ def build_known_set(cfg: TranslatorConfig, root: str | Path, out_dir: str | Path
     elif source == "known":
         build_known_set_from_domain(root / "trainC", out_dir, root / "trainB" if match else None,
                                     cfg.k_variants, cfg.seed, progress=progress)
+    elif source == "estimated":
+        from blur2blur.data.known_blur import build_known_set_from_pairs
+
+        build_known_set_from_pairs(root / "trainC", root / "trainD", root / "trainB", out_dir, cfg.k_variants,
+                                   cfg.seed, progress=progress)
     elif source == "transfer":
         from blur2blur.kernel_space import build_transferred_known_set
 

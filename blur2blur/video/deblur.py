@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from blur2blur.progress import tqdm
 
 from blur2blur.io import list_images, read_image, write_image
 from blur2blur.metrics.flicker import flicker_index

@@ -45,7 +45,7 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from blur2blur.progress import tqdm
 
 from blur2blur.io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image, write_image
 from blur2blur.outputs import atomic_write_text, guard_output

@@ -19,7 +19,7 @@ from typing import Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from blur2blur.progress import tqdm
 
 from blur2blur.io import read_image, write_image
 from blur2blur.outputs import atomic_write_text, guard_output
