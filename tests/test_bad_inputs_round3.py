@@ -492,3 +492,17 @@ def test_make_dataset_counts_only_the_photos_it_could_use(tmp_path, rng, capsys)
     assert code == 2
     err = capsys.readouterr().err
     assert "3 usable photo(s) (1 unreadable or too small, left out) gave 3 scene(s)" in err, err
+
+
+def test_frames_whose_timestamps_go_back_are_retimed_not_a_muxer_error(tmp_path):
+    from fractions import Fraction
+
+    from blur2blur.video.io import VideoWriter, read_frames
+
+    rng = np.random.default_rng(0)
+    with VideoWriter(tmp_path / "o.mp4", 64, 48, 24, time_base=Fraction(1, 24)) as writer:
+        for pts in (0, 2, 1, 3, 3, None):  # (what an AVI with B-frames can hand over)
+            writer.write(rng.random((48, 64, 3)).astype(np.float32), pts=pts)
+    assert writer.retimed == 4
+    times = [f.pts for f in read_frames(tmp_path / "o.mp4")]
+    assert len(times) == 6 and times == sorted(set(times))

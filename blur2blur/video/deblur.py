@@ -100,7 +100,11 @@ def _deblur_video(pipeline, src: Path, dst: Path, crf: int, compare: bool, frame
             pending.append(frame)
         flush()
     seconds = time.time() - start
-    return {"frames": count, "seconds": round(seconds, 2), "fps": count / max(seconds, 1e-9), "path": str(dst)}
+    if writer.retimed:
+        print(f"note: {src.name}: {writer.retimed} frame(s) had timestamps that went back or repeated; each was "
+              "placed one frame period after the previous frame")
+    return {"frames": count, "seconds": round(seconds, 2), "fps": count / max(seconds, 1e-9), "path": str(dst),
+            "retimed": writer.retimed}
 
 
 def score_clip(frames: list[np.ndarray] | str | os.PathLike, gt: str | os.PathLike | list[np.ndarray]) -> dict:

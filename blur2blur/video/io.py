@@ -279,6 +279,8 @@ class VideoWriter:
             else:
                 src.close()
         self.count = 0
+        self.retimed = 0  # (frames whose timestamp had to be moved forward)
+        self._last_pts: int | None = None
         self._closed = False
 
     def write(self, image: np.ndarray, pts: int | None = None) -> None:
@@ -293,7 +295,14 @@ class VideoWriter:
             raise ValueError(f"frame {self.count} is {arr.shape[1]}x{arr.shape[0]}, the video "
                              f"{self.stream.width}x{self.stream.height} (coded)")
         frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
-        frame.pts = int(pts) if pts is not None else int(round(self.count / self.fps / self.tb))
+        step = max(1, int(round(1 / self.fps / self.tb)))
+        nominal = int(pts) if pts is not None else int(round(self.count / self.fps / self.tb))
+        if self._last_pts is not None and nominal <= self._last_pts:
+            # (a source whose timestamps go back or repeat, e.g. an AVI with B-frames: the muxer
+            # refuses them, so such a frame is shown one frame period after the previous one)
+            nominal = self._last_pts + step
+            self.retimed += 1
+        frame.pts = self._last_pts = nominal
         frame.time_base = self.tb
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
