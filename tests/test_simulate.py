@@ -311,3 +311,33 @@ def test_kernels_profile_scales_kernel_with_reference_size(tmp_path):
     width = lambda k: int((k.sum(0) > 1e-6).sum())  # noqa: E731
     assert width(k1) == 9 and 16 <= width(k2) <= 19
     assert k2.sum() == pytest.approx(1, abs=1e-5)
+
+
+def test_bayer_mosaic_and_a_jpeg_quality_range(rng):
+    from blur2blur.simulate import CameraProfile, load_profile
+    from blur2blur.simulate.camera import demosaic_bilinear, mosaic_rggb
+    from blur2blur.simulate.profile import ProfileError
+
+    flat = np.full((8, 10, 3), [0.2, 0.5, 0.7])
+    np.testing.assert_allclose(demosaic_bilinear(mosaic_rggb(flat)), flat, atol=1e-12)  # (flat stays flat)
+    edge = np.zeros((8, 10, 3))
+    edge[:, 5:] = 1.0
+    fringes = demosaic_bilinear(mosaic_rggb(edge))
+    assert np.abs(fringes[..., 0] - fringes[..., 2]).max() > 0.2  # (colour fringes at a grey edge)
+    from tests.conftest import smooth_photo
+
+    img = smooth_photo(rng, 32, 40)
+    base = dict(load_profile("unknown").to_dict(), reference_size=None, rotation_speed=0.0)
+    plain = Camera(CameraProfile(**base)).capture(img, 3)
+    bayer = Camera(CameraProfile(**{**base, "mosaic": True})).capture(img, 3)
+    assert np.abs(plain - bayer).mean() > 1e-3
+    ideal = Camera(CameraProfile(**{**base, "mosaic": True})).capture(img, 3, motion=False, noise=False, jpeg=False)
+    np.testing.assert_allclose(ideal, Camera(CameraProfile(**base)).capture(img, 3, motion=False, noise=False,
+                                                                            jpeg=False))
+    ranged = Camera(CameraProfile(**{**base, "jpeg_quality": [75, 88]}))
+    shots = [ranged.capture(img, s) for s in range(4)]
+    assert np.array_equal(shots[0], ranged.capture(img, 0))  # (the quality is part of the seeded capture)
+    with pytest.raises(ProfileError, match="range must be"):
+        CameraProfile(**{**base, "jpeg_quality": [90, 80]})
+    with pytest.raises(ProfileError, match="mosaic must be true or false"):
+        CameraProfile(**{**base, "mosaic": "yes"})

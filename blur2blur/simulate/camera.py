@@ -3,7 +3,8 @@
 capture(): the input photo (RGB float32 HxWx3 in [0,1], display-referred) is linearised with a
 plain gamma (``input_gamma``, 2.2), then: motion blur (average of warped sub-frames in linear
 light, or a kernel convolution for type "kernels") -> exposure gain -> Poisson-Gaussian sensor
-noise -> clip (saturation) -> colour cast -> camera response curve -> clip -> optional JPEG.
+noise -> optional Bayer mosaic and bilinear demosaicing -> clip (saturation) -> colour cast ->
+camera response curve -> clip -> optional JPEG (a fixed quality or one drawn from a range).
 
 Randomness: the blur depends only on (seed, image size) and the noise on a separate stream of the
 same seed, so capture(img, s) and blur_only(img, s) share the same shake.
@@ -97,6 +98,32 @@ def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
     buf.seek(0)
     with Image.open(buf) as im:
         return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def mosaic_rggb(lin: np.ndarray) -> np.ndarray:
+    """An HxWx3 image sampled by an RGGB Bayer sensor: each pixel keeps one channel, the others 0."""
+    out = np.zeros_like(lin)
+    out[0::2, 0::2, 0] = lin[0::2, 0::2, 0]
+    out[0::2, 1::2, 1] = lin[0::2, 1::2, 1]
+    out[1::2, 0::2, 1] = lin[1::2, 0::2, 1]
+    out[1::2, 1::2, 2] = lin[1::2, 1::2, 2]
+    return out
+
+
+def demosaic_bilinear(raw: np.ndarray) -> np.ndarray:
+    """Bilinear demosaicing of `mosaic_rggb`'s output: each missing sample is the mean of its
+    nearest samples of that colour (normalised convolution, mirrored border). HxWx3 float."""
+    from scipy.ndimage import convolve
+
+    mask = np.zeros_like(raw)
+    mask[0::2, 0::2, 0] = mask[0::2, 1::2, 1] = mask[1::2, 0::2, 1] = mask[1::2, 1::2, 2] = 1.0
+    k = np.array([[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]])
+    out = np.empty_like(raw)
+    for c in range(3):
+        num = convolve(raw[..., c], k, mode="mirror")
+        den = convolve(mask[..., c], k, mode="mirror")
+        out[..., c] = np.where(mask[..., c] > 0, raw[..., c], num / np.maximum(den, 1e-12))
+    return out
 
 
 def add_sensor_noise(lin: np.ndarray, photon_scale: float | None, read_sigma: float,
@@ -211,12 +238,17 @@ class Camera:
             if s > 0:
                 ps = p.noise["photon_scale"]
                 lin = add_sensor_noise(lin, ps / s**2 if ps else None, p.noise["read_sigma"] * s, rng_noise)
+        if p.mosaic and noise:  # (a sensor trait, like the noise: the ideal ground truth has neither)
+            lin = demosaic_bilinear(mosaic_rggb(lin))
         lin = np.clip(lin, 0.0, 1.0)
         if p.colour_cast != (1.0, 1.0, 1.0):
             lin = np.clip(lin * np.asarray(p.colour_cast, dtype=np.float64), 0.0, 1.0)
         out = np.clip(apply_response(lin, p.response), 0.0, 1.0).astype(np.float32)
         if jpeg and p.jpeg_quality is not None:
-            out = jpeg_roundtrip(out, p.jpeg_quality)
+            q = p.jpeg_quality
+            if isinstance(q, list):  # (a range: drawn per capture, from the noise stream of `seed`)
+                q = int(rng_noise.integers(q[0], q[1] + 1))
+            out = jpeg_roundtrip(out, q)
         return out
 
     def blur_only(self, img: np.ndarray, seed: int) -> np.ndarray:

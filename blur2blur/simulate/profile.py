@@ -65,7 +65,11 @@ class CameraProfile:
             read_sigma: Gaussian read noise std in linear [0,1] units}.
         sharp_noise_scale: noise std multiplier for sharp (motion=False) captures.
         colour_cast: per-channel linear gains (R, G, B) applied before the response.
-        jpeg_quality: JPEG quality 1..100 applied at the end, or None for no compression.
+        jpeg_quality: JPEG quality 1..100 applied at the end, a range [lo, hi] drawn per capture
+            (phones change it with the scene), or None for no compression.
+        mosaic: True for a Bayer (RGGB) sensor: each pixel keeps one colour of the linear image
+            (after noise) and the others are interpolated back bilinearly, as a plain ISP does
+            (colour fringes at edges, correlated noise between channels).
         kernels: for type "kernels", path of a kernel file (PNG, .npy, .mat); relative paths in a
             YAML file are resolved against the YAML's folder.
     """
@@ -84,7 +88,8 @@ class CameraProfile:
     noise: dict = field(default_factory=lambda: {"photon_scale": 4000.0, "read_sigma": 0.001})
     sharp_noise_scale: float = 1.0
     colour_cast: tuple = (1.0, 1.0, 1.0)
-    jpeg_quality: int | None = None
+    jpeg_quality: int | list | None = None
+    mosaic: bool = False
     kernels: str | None = None
 
     def __post_init__(self) -> None:
@@ -117,10 +122,19 @@ class CameraProfile:
         if min(cast) <= 0:
             raise ProfileError(f"{where}: colour_cast must be 3 positive gains, got {_short(self.colour_cast)}")
         self.colour_cast = cast
-        if self.jpeg_quality is not None:
+        if isinstance(self.jpeg_quality, (list, tuple)):
+            qs = [_number(q, where, "jpeg_quality", integer=True) for q in self.jpeg_quality]
+            if len(qs) != 2 or not 1 <= qs[0] <= qs[1] <= 100:
+                raise ProfileError(f"{where}: jpeg_quality as a range must be [lo, hi] with 1 <= lo <= hi <= 100, "
+                                   f"got {_short(self.jpeg_quality)}")
+            self.jpeg_quality = qs
+        elif self.jpeg_quality is not None:
             self.jpeg_quality = _number(self.jpeg_quality, where, "jpeg_quality", integer=True)
             if not 1 <= self.jpeg_quality <= 100:
-                raise ProfileError(f"{where}: jpeg_quality must be 1..100 or null, got {self.jpeg_quality!r}")
+                raise ProfileError(f"{where}: jpeg_quality must be 1..100, a range [lo, hi] or null, "
+                                   f"got {self.jpeg_quality!r}")
+        if not isinstance(self.mosaic, bool):
+            raise ProfileError(f"{where}: mosaic must be true or false, got {_short(self.mosaic)}")
         if self.type == "kernels":
             if not self.kernels:
                 raise ProfileError(
