@@ -506,3 +506,20 @@ def test_frames_whose_timestamps_go_back_are_retimed_not_a_muxer_error(tmp_path)
     assert writer.retimed == 4
     times = [f.pts for f in read_frames(tmp_path / "o.mp4")]
     assert len(times) == 6 and times == sorted(set(times))
+
+
+def test_a_checkpoint_json_error_names_only_the_wrong_field(tmp_path):
+    import json
+
+    from blur2blur.nets.weights import load_model
+    from tests.test_export import _checkpoints
+
+    deb, _ = _checkpoints(tmp_path)
+    meta = json.loads(deb.with_suffix(".json").read_text())
+    meta["kwargs"]["width"] = "wide"
+    deb.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError) as info:
+        load_model(deb)
+    message = str(info.value)
+    assert "kwargs.width is 'wide' where a number is expected" in message
+    assert "enc_blk_nums" not in message and "dec_blk_nums" not in message  # (valid lists are not blamed)

@@ -333,10 +333,16 @@ def _bad_kwargs(name: str, kwargs: Mapping[str, Any]) -> str | None:
         if default is inspect.Parameter.empty or default is None:
             continue
         numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
-        ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if numeric else isinstance(value, type(default))
+        if numeric:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif isinstance(default, (list, tuple)):  # (JSON has lists only: a list stands for a tuple)
+            ok = isinstance(value, (list, tuple))
+        else:
+            ok = isinstance(value, type(default))
         if not ok:
             shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-            wrong.append(f"kwargs.{key} is {shown} where a {type(default).__name__} is expected")
+            kind = "number" if numeric else "list" if isinstance(default, (list, tuple)) else type(default).__name__
+            wrong.append(f"kwargs.{key} is {shown} where a {kind} is expected")
     return "; ".join(wrong) + f" (network {name!r})" if wrong else None
 
 
