@@ -192,7 +192,7 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
 
 def upper_config(dcfg: DeblurrerConfig, tcfg: TranslatorConfig, known: str | Path) -> DeblurrerConfig:
     """The upper bound's config: the known deblurrer's network fine-tuned (from `known`, a checkpoint
-    stem or "shipped") for the translator's iterations at its crop size, or `dcfg` as it is
+    stem or "shipped") with the translator's budget (its iterations, crop and batch), or `dcfg` as it is
     when the known deblurrer was trained here (then it trains from scratch, as before)."""
     if str(known) != "shipped":
         return dcfg
@@ -200,7 +200,7 @@ def upper_config(dcfg: DeblurrerConfig, tcfg: TranslatorConfig, known: str | Pat
     from blur2blur.pretrained import shipped_stem
 
     kwargs = read_model_meta(shipped_stem(verify=False))["kwargs"]
-    cfg = dataclasses.replace(dcfg, **kwargs, init="shipped", iters=tcfg.iters, crop=tcfg.crop,
+    cfg = dataclasses.replace(dcfg, **kwargs, init="shipped", iters=tcfg.iters, crop=tcfg.crop, batch=tcfg.batch,
                               lr=1e-4, lr_min=1e-6, save_every=tcfg.iters, log_every=tcfg.log_every)
     return validate_config(cfg)
 
