@@ -52,8 +52,9 @@ def test_shipped_model_raises_psnr_on_a_crop_blurred_by_the_known_camera():
     assert min(gains) > GAIN_FLOOR, gains
 
 
-# Measured gains of the committed weights on these two crops, minus a margin for other CPUs' rounding.
-GAIN_FLOOR = 1.0
+# The committed weights (10,000 iterations) gain 1.89 and 3.04 dB on these two crops (float32, AMD EPYC);
+# the floor leaves 0.5 dB for other CPUs' rounding and for later milestones that trade one crop for another.
+GAIN_FLOOR = 1.4
 
 
 def test_defaults_use_the_shipped_model(tmp_path, rng):
