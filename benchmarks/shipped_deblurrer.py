@@ -154,7 +154,8 @@ def main(argv=None) -> int:
         from blur2blur.metrics.evaluate import default_niqe_model
         from blur2blur.metrics.niqe import load_pristine_model
 
-        model_path = args.niqe_model or default_niqe_model()
+        shared = DATA / "calibration" / "niqe_pris_params.npz"  # (the LIVE pristine model, DESIGN.md section 3)
+        model_path = args.niqe_model or default_niqe_model() or (shared if shared.is_file() else None)
         if model_path is None:
             print("\nNIQE: no pristine model found (give --niqe-model)")
         else:

@@ -154,7 +154,7 @@ def _run(recipe: Recipe, cfg, out_dir: Path, preset: str | None, info: DistInfo,
                     log.scalars(done, means)
                     # terms whose weight is 0 log exactly 0: the bar shows the first four that do not
                     shown = [(k, v) for k, v in means.items() if v != 0.0][:4]
-                    bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in shown})
+                    bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in shown}, refresh=False)
                 sums, count = {}, 0
             val_every = getattr(cfg, "val_every", 0)
             if info.is_main and ((val_every and done % val_every == 0) or done == cfg.iters):
