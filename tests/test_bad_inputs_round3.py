@@ -523,3 +523,28 @@ def test_a_checkpoint_json_error_names_only_the_wrong_field(tmp_path):
     message = str(info.value)
     assert "kwargs.width is 'wide' where a number is expected" in message
     assert "enc_blk_nums" not in message and "dec_blk_nums" not in message  # (valid lists are not blamed)
+
+
+def test_serve_shows_a_video_the_browser_cannot_play_as_its_result_only(tmp_path):
+    pytest.importorskip("fastapi")
+    import av
+    from fastapi.testclient import TestClient
+
+    app = _served_app(tmp_path)
+    clip = tmp_path / "c.avi"
+    with av.open(str(clip), "w") as container:  # (an AVI: no browser plays it)
+        stream = container.add_stream("mpeg4", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 48, 3), 40 * i, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    client = TestClient(app, base_url="http://127.0.0.1:7860")
+    with open(clip, "rb") as f:
+        r = client.post("/api/deblur", files={"file": ("c.avi", f, "video/x-msvideo")})
+    j = r.json()
+    assert r.status_code == 200 and j["kind"] == "video" and j["frames"] == 3
+    assert j["input"] is None and "cannot play .avi" in j["note"]
+    assert j["deblurred"].startswith("data:video/mp4;base64,")  # (the result: H.264 MP4, playable)
