@@ -51,15 +51,12 @@ class Deblurrer:
             batch = image.dim() == 4
             if image.dim() not in (3, 4) or image.shape[-3] != 3:
                 raise ValueError(f"expected a CHW or NCHW tensor with 3 channels, got shape {tuple(image.shape)}")
-            if image.dtype == torch.uint8:  # (what image readers give: 0..255)
-                y = self._run(_checked(image.float() / 255.0)[None] if not batch else _checked(image.float() / 255.0),
-                              translate)
-                y = (y * 255.0).round().clamp(0, 255).to(image.device, torch.uint8)
-                return y if batch else y[0]
-            if not image.is_floating_point():
+            u8 = image.dtype == torch.uint8  # (what image readers give: 0..255)
+            if not (u8 or image.is_floating_point()):
                 raise TypeError(f"expected a float tensor in [0,1] or a uint8 tensor, got {image.dtype}")
-            y = self._run(_checked(image)[None] if not batch else _checked(image), translate)
-            y = y.to(image.device, image.dtype)
+            x = _checked(image.float() / 255.0 if u8 else image)
+            y = self._run(x if batch else x[None], translate)
+            y = (y * 255.0).round().clamp(0, 255).to(image.device, torch.uint8) if u8 else y.to(image.device, image.dtype)
             return y if batch else y[0]
         try:
             from PIL import Image

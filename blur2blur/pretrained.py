@@ -14,6 +14,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from blur2blur.outputs import atomic_write_text
+
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED_DEBLURRER = "deblurrer_actioncam"
 KNOWN_CAMERA = "actioncam"
@@ -82,14 +84,13 @@ def ship(stem: str | Path, name: str = SHIPPED_DEBLURRER) -> Path:
     meta["weights"] = f"{name}.safetensors"
     WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(f"{stem}.safetensors", WEIGHTS_DIR / f"{name}.safetensors")
-    (WEIGHTS_DIR / f"{name}.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(WEIGHTS_DIR / f"{name}.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
     write_manifest()
     return WEIGHTS_DIR / name
 
 
 def write_manifest() -> dict[str, str]:
     """Record the SHA-256 of every `.safetensors` in WEIGHTS_DIR (run after committing new weights)."""
-    from blur2blur.outputs import atomic_write_text
 
     entries = {p.name: sha256(p) for p in sorted(WEIGHTS_DIR.glob("*.safetensors"))}
     atomic_write_text(WEIGHTS_DIR / "MANIFEST.json", json.dumps(entries, indent=2, sort_keys=True) + "\n")
