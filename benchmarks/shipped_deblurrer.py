@@ -139,7 +139,7 @@ def main(argv=None) -> int:
         sets = {"bundled photos": bundled_photos()}
         if Path(args.kodak).is_dir():
             sets = {"Kodak24": list_images(args.kodak), **sets}
-        print(f"\n| set | blur extent (px) | photos | PSNR in | PSNR out | gain dB | SSIM in | SSIM out |")
+        print("\n| set | blur extent (px) | photos | PSNR in | PSNR out | gain dB | SSIM in | SSIM out |")
         print("|---|---|---|---|---|---|---|---|")
         for name, photos in sets.items():
             photos = photos[:args.limit] if args.limit else photos
