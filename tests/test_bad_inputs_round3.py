@@ -172,7 +172,6 @@ def test_serve_limits_size_while_reading_and_pixels_from_the_header(tmp_path):
 
 
 def test_serve_command_checks_its_settings_and_model_before_starting(tmp_path, capsys):
-
     assert main(["serve", "--max-mb", "1e300"]) == 2
     assert "--max-mb" in capsys.readouterr().err
     assert main(["serve", "--port", "70000"]) == 2
