@@ -2,6 +2,7 @@
 recipe that uses them (validation, warm start), centred synthetic kernels and reduced-scale deblur."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -122,6 +123,7 @@ def test_deblurrer_trains_on_the_fly_with_validation_and_warm_start(tmp_path, rn
     stem2 = train_deblurrer(None, tmp_path / "a", tmp_path / "run2", cfg2, device="cpu", progress=False)
     log2 = [json.loads(line) for line in (tmp_path / "run2" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log2 if "train/psnr" in r] == [4, 5]
+    assert [r["train/lr"] for r in log2 if "train/lr" in r] == pytest.approx([_cosine(cfg2, 4), _cosine(cfg2, 5)])
     assert json.loads(stem2.with_suffix(".json").read_text())["extra"]["iteration"] == 5
     # init: the same weights, a fresh count (fine-tuning)
     cfg3 = make_config(DeblurrerConfig, "cpu-small", over + ["iters=2", f"init={stem}"])
@@ -130,6 +132,25 @@ def test_deblurrer_trains_on_the_fly_with_validation_and_warm_start(tmp_path, rn
     wrong = make_config(DeblurrerConfig, "cpu-small", over + ["width=16", "iters=5", f"init={stem}"])
     with pytest.raises(ValueError, match="not the one this config trains"):
         train_deblurrer(None, tmp_path / "a", tmp_path / "run4", wrong, device="cpu", progress=False)
+
+
+def _cosine(cfg, t):
+    """The deblurrer's learning rate after `t` of `cfg.iters` iterations (closed form)."""
+    return cfg.lr_min + (cfg.lr - cfg.lr_min) * 0.5 * (1 + math.cos(math.pi * min(t, cfg.iters) / cfg.iters))
+
+
+def test_a_resumed_run_with_other_iters_follows_the_new_schedule(tmp_path, rng):
+    write_image(tmp_path / "a" / "a.png", smooth_photo(rng, 56, 64))
+    over = TINY_DEBLURRER + [f"camera={_profile_file(tmp_path)}", "iters=4", "save_every=2"]
+    cfg = make_config(DeblurrerConfig, "cpu-small", over)
+    train_deblurrer(None, tmp_path / "a", tmp_path / "run", cfg, device="cpu", progress=False)
+    for iters, steps in ((8, [5, 6, 7, 8]), (10, [9, 10])):  # (a longer run, then longer again)
+        longer = make_config(DeblurrerConfig, "cpu-small", over + [f"iters={iters}"])
+        train_deblurrer(None, tmp_path / "a", tmp_path / "run", longer, device="cpu", progress=False, resume=True)
+        log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+        got = {r["step"]: r["train/lr"] for r in log if "train/lr" in r}
+        assert [got[s] for s in steps] == pytest.approx([_cosine(longer, s) for s in steps])
+    assert got[10] == pytest.approx(cfg.lr_min)  # (ends at the minimum, does not rise again)
 
 
 def test_deblurrer_exports_the_average_of_its_weights_with_ema(tmp_path, rng):

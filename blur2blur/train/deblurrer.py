@@ -7,6 +7,7 @@ cosine decay to `lr_min`; gradient-norm clipping.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -59,6 +60,18 @@ class DeblurrerTrainer:
         # (the average starts as a copy of the weights at its first update, i.e. after warm starts)
         self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
                     if cfg.ema_decay > 0 else None)
+
+    def place_schedule(self, iteration: int) -> None:
+        """Put the cosine schedule at `iteration` of the current `cfg.iters`: the learning rate of
+        the closed form, so a run resumed or continued with another `iters` follows the new curve
+        (a restored CosineAnnealingLR would otherwise keep the saved length and rise again after it)."""
+        t = min(max(int(iteration), 0), self.cfg.iters)
+        lr = self.cfg.lr_min + (self.cfg.lr - self.cfg.lr_min) * 0.5 * (1.0 + math.cos(math.pi * t / self.cfg.iters))
+        self.sched.T_max, self.sched.eta_min, self.sched.base_lrs = self.cfg.iters, self.cfg.lr_min, [self.cfg.lr]
+        self.sched.last_epoch = t
+        for group in self.optim.param_groups:
+            group["lr"], group["initial_lr"] = lr, self.cfg.lr
+        self.sched._last_lr = [lr for _ in self.optim.param_groups]
 
     @property
     def exported(self) -> torch.nn.Module:
@@ -137,8 +150,6 @@ class DeblurrerRecipe(Recipe):
         source = self.cfg.init or self.cfg.continue_from
         if not source:
             return 0
-        import warnings
-
         from blur2blur.nets.weights import load_weights, read_model_meta
 
         if source == "shipped":
@@ -151,15 +162,13 @@ class DeblurrerRecipe(Recipe):
                              f"the one this config trains ({self.cfg.net} {self.cfg.net_kwargs()})")
         load_weights(self.model, Path(str(source) + ".safetensors"), strict=True)
         done = int(meta.get("extra", {}).get("iteration", 0)) if self.cfg.continue_from else 0
-        with warnings.catch_warnings():  # (stepping the schedule without optimiser steps is meant)
-            warnings.simplefilter("ignore")
-            for _ in range(min(done, self.cfg.iters)):
-                self.trainer.sched.step()
+        self.trainer.place_schedule(done)
         if self.info.is_main:
             print(f"starting from {source}" + (f" (iteration {done})" if done else ""))
         return done
 
     def start(self, iteration: int) -> None:
+        self.trainer.place_schedule(iteration)
         self.batches = self.seeded_batches(self.dataset, iteration, self.cfg.seed)
 
     def step(self, iteration: int) -> dict[str, float]:
