@@ -40,7 +40,8 @@ def main() -> None:
     from blur2blur.io import list_images, read_image
     from blur2blur.metrics.psnr import psnr
     from blur2blur.perf import configure_threads
-    from blur2blur.train.config import DeblurrerConfig, make_config
+    from blur2blur.train.config import DeblurrerConfig
+    from blur2blur.train.presets import make_config
     from blur2blur.train.deblurrer import train_deblurrer
 
     configure_threads()

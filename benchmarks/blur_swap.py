@@ -137,7 +137,8 @@ def main() -> None:
     from blur2blur.infer.pipeline import DeblurPipeline
     from blur2blur.io import read_image, write_image
     from blur2blur.nets.weights import load_model
-    from blur2blur.train.config import DeblurrerConfig, make_config
+    from blur2blur.train.config import DeblurrerConfig
+    from blur2blur.train.presets import make_config
     from blur2blur.train.deblurrer import train_deblurrer
 
     out = Path(args.out)

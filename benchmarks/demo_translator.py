@@ -51,7 +51,8 @@ def main() -> None:
     from blur2blur.losses.patch_swd import patch_swd
     from blur2blur.metrics.psnr import psnr
     from blur2blur.nets.weights import load_model
-    from blur2blur.train.config import TranslatorConfig, make_config
+    from blur2blur.train.config import TranslatorConfig
+    from blur2blur.train.presets import make_config
     from blur2blur.train.translator import train_translator_on_layout
 
     root = Path(args.demo_dir)

@@ -38,8 +38,9 @@ def train_check(preset: str, data: Path, known: Path, device: torch.device, step
     from blur2blur.data.datasets import UnpairedCrops
     from blur2blur.data.sampling import SeededBatches
     from blur2blur.io import list_images
-    from blur2blur.train.config import TranslatorConfig, make_config
-    from blur2blur.train.translator import TranslatorTrainer
+    from blur2blur.train.config import TranslatorConfig
+    from blur2blur.train.presets import make_config
+    from blur2blur.train.translator_trainer import TranslatorTrainer
 
     over = ["amp=bf16", f"iters={max(steps, 2)}", f"decay_start={max(steps, 2)}", "k_source=simulate"]
     over += [f"crop={crop}"] if crop else []
@@ -106,7 +107,7 @@ def main() -> None:
         sys.exit("gpu_check: no CUDA device here (torch.cuda.is_available() is False); run it on a GPU machine, "
                  "or pass --device cpu for a (slow) smoke test")
 
-    from blur2blur.data.known_blur import build_known_blur_set
+    from blur2blur.known_blur.images import build_known_blur_set
     from blur2blur.demo import bundled_photos
     from blur2blur.simulate import make_dataset
 

@@ -178,7 +178,8 @@ def add_wizard_args(ap: argparse.ArgumentParser, iters_default: int | None) -> N
 
 
 def kernel_config(args):
-    from blur2blur.train.config import KernelConfig, make_config
+    from blur2blur.train.config import KernelConfig
+    from blur2blur.train.presets import make_config
 
     overrides = list(args.overrides)
     for name in ("iters", "crop", "batch"):
@@ -199,7 +200,8 @@ def train_pairs(args, kernels: list[np.ndarray], crop: int) -> tuple[Path, Path]
 
 def get_wizard(args, kernels: list[np.ndarray]):
     """(KernelWizard in eval mode, description, seconds spent training or None)."""
-    from blur2blur.train.kernels import load_kernel_wizard, train_kernels
+    from blur2blur.kernel_space.load import load_kernel_wizard
+    from blur2blur.train.kernels import train_kernels
 
     if args.wizard:
         return load_kernel_wizard(args.wizard, device=args.device), f"loaded {args.wizard}", None
@@ -296,7 +298,8 @@ def time_official(batch: int, crop: int, iters: int) -> float:
     """Median seconds of a training iteration of the official-size F+G (49.2 M parameters)."""
     import torch
 
-    from blur2blur.train.config import KernelConfig, make_config
+    from blur2blur.train.config import KernelConfig
+    from blur2blur.train.presets import make_config
     from blur2blur.train.kernels import KernelTrainer
 
     cfg = make_config(KernelConfig, "official", [f"batch={batch}", f"crop={crop}"])

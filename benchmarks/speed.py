@@ -53,9 +53,10 @@ from blur2blur.infer.tiling import run_tiled
 from blur2blur.nets import build_network
 from blur2blur.nets.padding import pad_to_multiple
 from blur2blur.perf import configure_threads, cpu_flags, cpu_name, native_bf16, resolve_amp
-from blur2blur.train.config import DeblurrerConfig, TranslatorConfig, make_config
+from blur2blur.train.config import DeblurrerConfig, TranslatorConfig
 from blur2blur.train.deblurrer import DeblurrerTrainer
-from blur2blur.train.translator import TranslatorTrainer
+from blur2blur.train.presets import make_config
+from blur2blur.train.translator_trainer import TranslatorTrainer
 
 VARIANTS = {
     "reference": {"amp": "none", "channels_last": False},

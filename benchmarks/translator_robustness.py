@@ -64,7 +64,8 @@ def worker(args) -> None:
     """One run in this process (its thread count set by the parent): train, score, write JSON."""
     import torch
 
-    from blur2blur.train.config import TranslatorConfig, make_config
+    from blur2blur.train.config import TranslatorConfig
+    from blur2blur.train.presets import make_config
     from blur2blur.train.translator import train_translator_on_layout
 
     torch.set_num_threads(args.threads)

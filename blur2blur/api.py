@@ -21,7 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from blur2blur.infer.export import OnnxPipeline
 from blur2blur.infer.pipeline import DeblurPipeline
+from blur2blur.io import read_image
+from blur2blur.video.io import is_video
 
 
 class Deblurrer:
@@ -40,9 +43,6 @@ class Deblurrer:
 
     def __call__(self, image, translate: bool = False):
         if isinstance(image, (str, os.PathLike)):
-            from blur2blur.io import read_image
-            from blur2blur.video.io import is_video
-
             if is_video(image):
                 raise ValueError(f"{image} is a video: use blur2blur.video.deblur.deblur_video(model.pipeline, "
                                  f"{str(image)!r}, 'out.mp4') (or `blur2blur deblur` on the command line)")
@@ -139,8 +139,6 @@ def load_pipeline(deblurrer: str | os.PathLike | None = "shipped", translator: s
     if deblurrer is not None and str(deblurrer).lower().endswith(".onnx"):  # (an exported model)
         if translator or official or tlc or scale != 1:
             raise ValueError("an exported .onnx model holds its translator and settings: give it alone (and tile=)")
-        from blur2blur.infer.export import OnnxPipeline
-
         return Deblurrer(OnnxPipeline(deblurrer, tile=tile))
     pipe = DeblurPipeline.from_checkpoints(deblurrer, translator, device, deblurrer_official=official, tlc=tlc,
                                            amp=amp, tile=tile, scale=scale)

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import json
@@ -24,18 +25,22 @@ import time
 from pathlib import Path
 
 import numpy as np
-from blur2blur.progress import tqdm
 
-from blur2blur.data.known_blur import with_known_grain
 from blur2blur.infer.pipeline import DeblurPipeline
 from blur2blur.io import list_images, read_image, write_image
-from blur2blur.outputs import atomic_write_text, guard_output
+from blur2blur.known_blur.build import build_known_set, resolve_k_source
+from blur2blur.known_blur.images import with_known_grain
 from blur2blur.metrics.evaluate import evaluate_folders
-from blur2blur.simulate import make_dataset
+from blur2blur.nets.weights import read_model_meta
+from blur2blur.outputs.files import atomic_write_text, guard_output
 from blur2blur.pretrained import KNOWN_CAMERA, shipped_stem
-from blur2blur.train.config import DeblurrerConfig, TranslatorConfig, make_config, validate_config
+from blur2blur.progress import tqdm
+from blur2blur.simulate import make_dataset
+from blur2blur.train.config import DeblurrerConfig, TranslatorConfig
+from blur2blur.train.config_checks import validate_config
 from blur2blur.train.deblurrer import train_deblurrer
-from blur2blur.train.translator import build_known_set, resolve_k_source, train_translator_on_layout
+from blur2blur.train.presets import make_config
+from blur2blur.train.translator import train_translator_on_layout
 
 # Natural colour photos that ship inside the scikit-image wheel (no download needed).
 BUNDLED_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg",
@@ -87,18 +92,10 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
     """
     t0 = time.time()
     out = Path(out_dir)
-    skip = set(exclude)
-    sources = [f for f in (list_images(photos) if photos else bundled_photos()) if f.name not in skip]
-    if not sources:
-        raise ValueError(f"no photos found in {photos or 'the bundled photos'}"
-                         + (f" other than {', '.join(exclude)}" if exclude else ""))
+    sources = _sources(photos, exclude)
     guard_output(out, ([photos] if photos else []) + sources, "demo output folder")
-    data = out / "data"
+    data, runs = out / "data", out / "runs"
     timings: dict[str, float] = {}
-
-    def stage(name: str, start: float) -> None:
-        timings[name] = round(time.time() - start, 1)
-
     # (configs first: a mistyped override is an error before any data is made)
     dcfg = make_config(DeblurrerConfig, "cpu-small", deblurrer_overrides)
     tcfg = make_config(TranslatorConfig, "cpu-small", translator_overrides)
@@ -106,60 +103,76 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
     shipped = str(known_profile) == KNOWN_CAMERA
     if shipped:
         shipped_stem()  # (a missing or damaged shipped model: said before any work)
-    s = time.time()
-    print(f"[1/5] simulating two cameras on {len(sources)} photos (tiles of {tile} px)")
-    make_dataset(sources, data, known_profile, camera_profile, tile=tile, seed=seed, write_train_gt=True,
-                 progress=progress, overwrite=overwrite, skip_bad=skip_bad)
-    stage("dataset", s)
-
-    s = time.time()
-    source = resolve_k_source(tcfg, data)
-    grain = ", with the camera's grain" if tcfg.k_noise == "match" and source != "transfer" else ""
-    print(f"[2/5] building the known-blur set K ({K_SOURCES.get(source, source)}{grain})")
-    known_set = out / "known_blur_set"
-    if overwrite and known_set.is_dir():  # (a derived folder of the demo's own)
-        shutil.rmtree(known_set)
-    build_known_set(tcfg, data, known_set, source, device, progress)
-    stage("known_set", s)
-    dcfg_known = with_known_grain(dcfg, known_set)  # (K's grain, when matched, is learnt too)
-
-    runs = out / "runs"
-    s = time.time()
-    if shipped:
-        print("[3/5] the known-domain deblurrer: the shipped model for the known camera (nothing to train)")
-        deb_known = "shipped"
-    else:
-        print("[3/5] training the known-domain deblurrer (trainC -> trainD)")
-        deb_known = train_deblurrer(data / "trainC", data / "trainD", runs / "deblurrer_known", dcfg_known,
-                                    "cpu-small", device, progress, overwrite=overwrite)
-    stage("known_deblurrer", s)
-
-    s = time.time()
+    with _timed(timings, "dataset"):
+        print(f"[1/5] simulating two cameras on {len(sources)} photos (tiles of {tile} px)")
+        make_dataset(sources, data, known_profile, camera_profile, tile=tile, seed=seed, write_train_gt=True,
+                     progress=progress, overwrite=overwrite, skip_bad=skip_bad)
+    with _timed(timings, "known_set"):
+        known_set = _known_set(tcfg, data, out / "known_blur_set", device, progress, overwrite)
+    with _timed(timings, "known_deblurrer"):
+        if shipped:
+            print("[3/5] the known-domain deblurrer: the shipped model for the known camera (nothing to train)")
+            deb_known = "shipped"
+        else:
+            print("[3/5] training the known-domain deblurrer (trainC -> trainD)")
+            deb_known = train_deblurrer(data / "trainC", data / "trainD", runs / "deblurrer_known",
+                                        with_known_grain(dcfg, known_set),  # (K's grain, when matched, is learnt too)
+                                        "cpu-small", device, progress, overwrite=overwrite)
     print("[4/5] training the blur translator T (B -> K), and the upper bound: the known deblurrer "
           "fine-tuned on the camera's own pairs for as many iterations")
-    translator = train_translator_on_layout(data, runs / "translator", tcfg, "cpu-small", device,
-                                            progress, overwrite=overwrite, known_set=known_set)
-    stage("translator", s)
-    s = time.time()
-    deb_camera = train_deblurrer(data / "trainA", data / "trainA_gt", runs / "deblurrer_camera",
-                                 upper_config(dcfg, tcfg, deb_known), "cpu-small", device, progress,
-                                 overwrite=overwrite)
-    stage("upper_bound", s)
+    with _timed(timings, "translator"):
+        translator = train_translator_on_layout(data, runs / "translator", tcfg, "cpu-small", device,
+                                                progress, overwrite=overwrite, known_set=known_set)
+    with _timed(timings, "upper_bound"):
+        deb_camera = train_deblurrer(data / "trainA", data / "trainA_gt", runs / "deblurrer_camera",
+                                     upper_config(dcfg, tcfg, deb_known), "cpu-small", device, progress,
+                                     overwrite=overwrite)
     # (which known deblurrer this demo used: the video demo reuses the same networks)
     atomic_write_text(runs / "networks.json", json.dumps(
         {"known": "shipped" if shipped else str(Path(deb_known).relative_to(runs)),
          "camera": str(Path(deb_camera).relative_to(runs)), "translator": str(Path(translator).relative_to(runs))},
         indent=1))
+    with _timed(timings, "evaluate"):
+        print("[5/5] deblurring the camera's test set and evaluating")
+        pipes = {"direct": DeblurPipeline.from_checkpoints(deb_known, None, device),
+                 "blur2blur": DeblurPipeline.from_checkpoints(deb_known, translator, device),
+                 "upper": DeblurPipeline.from_checkpoints(deb_camera, None, device)}
+        tests = _deblur_test_set(pipes, data / "testA", out / "results", progress)
+        metrics = {name: evaluate_folders(out / "results" / name, data / "testA_gt") for name in METHODS}
+    timings["total"] = round(time.time() - t0, 1)
+    return _report(out, data, runs, tests, metrics, timings)
 
-    s = time.time()
-    print("[5/5] deblurring the camera's test set and evaluating")
-    results_dir = out / "results"
-    pipes = {
-        "direct": DeblurPipeline.from_checkpoints(deb_known, None, device),
-        "blur2blur": DeblurPipeline.from_checkpoints(deb_known, translator, device),
-        "upper": DeblurPipeline.from_checkpoints(deb_camera, None, device),
-    }
-    tests = list_images(data / "testA")
+
+def _sources(photos: str | Path | None, exclude) -> list[Path]:
+    """The demo's photos (`photos` or the bundled ones) without the names in `exclude`."""
+    sources = [f for f in (list_images(photos) if photos else bundled_photos()) if f.name not in set(exclude)]
+    if not sources:
+        raise ValueError(f"no photos found in {photos or 'the bundled photos'}"
+                         + (f" other than {', '.join(exclude)}" if exclude else ""))
+    return sources
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], name: str):
+    """Record the seconds the block takes as timings[name] (0.1 s)."""
+    start = time.time()
+    yield
+    timings[name] = round(time.time() - start, 1)
+
+
+def _known_set(tcfg: TranslatorConfig, data: Path, known_set: Path, device, progress: bool, overwrite: bool) -> Path:
+    """Stage 2: the known-blur set K of the demo's layout (the source `resolve_k_source` picks)."""
+    source = resolve_k_source(tcfg, data)
+    grain = ", with the camera's grain" if tcfg.k_noise == "match" and source != "transfer" else ""
+    print(f"[2/5] building the known-blur set K ({K_SOURCES.get(source, source)}{grain})")
+    if overwrite and known_set.is_dir():  # (a derived folder of the demo's own)
+        shutil.rmtree(known_set)
+    return build_known_set(tcfg, data, known_set, source, device, progress)
+
+
+def _deblur_test_set(pipes: dict[str, DeblurPipeline], test_dir: Path, results_dir: Path, progress: bool) -> list[Path]:
+    """Write every test input and each pipeline's output (and T(y)) under `results_dir`; the tests."""
+    tests = list_images(test_dir)
     for f in tqdm(tests, desc="deblur test set", disable=not progress, dynamic_ncols=True):
         y = read_image(f)
         write_image(results_dir / "input" / f"{f.stem}.png", y)
@@ -168,12 +181,13 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
             write_image(results_dir / name / f"{f.stem}.png", outs["deblurred"])
             if "translated" in outs:
                 write_image(results_dir / "translated" / f"{f.stem}.png", outs["translated"])
-    metrics = {name: evaluate_folders(results_dir / name, data / "testA_gt") for name in METHODS}
-    stage("evaluate", s)
-    timings["total"] = round(time.time() - t0, 1)
+    return tests
 
+
+def _report(out: Path, data: Path, runs: Path, tests: list[Path], metrics: dict, timings: dict) -> dict:
+    """Write report/ (side-by-side rows, results.json, README.md), print the table; the summary."""
     report = out / "report"
-    _side_by_side(results_dir, data / "testA_gt", report, [f.stem for f in tests])
+    _side_by_side(out / "results", data / "testA_gt", report, [f.stem for f in tests])
     table = _table(metrics)
     summary = {name: metrics[name]["mean"] for name in METHODS}
     check = _check_sentence(runs / "translator" / "translator_check.json")
@@ -196,9 +210,6 @@ def upper_config(dcfg: DeblurrerConfig, tcfg: TranslatorConfig, known: str | Pat
     when the known deblurrer was trained here (then it trains from scratch, as before)."""
     if str(known) != "shipped":
         return dcfg
-    from blur2blur.nets.weights import read_model_meta
-    from blur2blur.pretrained import shipped_stem
-
     kwargs = read_model_meta(shipped_stem(verify=False))["kwargs"]
     cfg = dataclasses.replace(dcfg, **kwargs, init="shipped", iters=tcfg.iters, crop=tcfg.crop, batch=tcfg.batch,
                               lr=1e-4, lr_min=1e-6, save_every=tcfg.iters, log_every=tcfg.log_every)

@@ -21,9 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from blur2blur.demo import bundled_photos, run_demo
+from blur2blur.infer.pipeline import DeblurPipeline
 from blur2blur.io import list_images, read_image
-from blur2blur.outputs import atomic_write_text
+from blur2blur.outputs.files import atomic_write_text
+from blur2blur.video.deblur import deblur_video, score_clip
 from blur2blur.video.io import VideoWriter, read_frames
+from blur2blur.video.simulate import simulate_clip
 
 CLIP_PHOTO = "coffee.png"  # (one of the bundled photos: a table top with cup, spoon and text-like detail)
 NETWORKS = {"direct": ("known", None), "blur2blur": ("known", "translator"), "upper": ("camera", None)}
@@ -75,11 +79,6 @@ def run_video_demo(out_dir: str | Path = "demo_out", clip_photo: str | Path | No
     When `out_dir` holds no demo networks, the still demo trains them on `photos` (default: the
     bundled photos) without the clip's photo; `demo_options` are more keyword arguments of
     `run_demo` for that run (e.g. `tile`, `deblurrer_overrides`)."""
-    from blur2blur.demo import bundled_photos, run_demo
-    from blur2blur.infer.pipeline import DeblurPipeline
-    from blur2blur.video.deblur import deblur_video, score_clip
-    from blur2blur.video.simulate import simulate_clip
-
     t0 = time.time()
     out = Path(out_dir)
     runs = out / "runs"

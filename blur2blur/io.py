@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from blur2blur.outputs import raise_for_output, temp_path
+from blur2blur.outputs.files import raise_for_output, temp_path
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
@@ -361,6 +361,15 @@ def no_images_message(folder, what: str = "images") -> str:
         text += (f" ({len(hidden)} hidden file(s) whose names start with '.' were skipped, e.g. {hidden[0]!r}: "
                  "rename them to use them)")
     return text
+
+
+def images_in(folder, what: str) -> list[Path]:
+    """The images of `folder` (as `list_images`); a ValueError saying "no images for <what> found
+    in <folder>" when there are none."""
+    files = list_images(folder)
+    if not files:
+        raise ValueError(no_images_message(folder, f"images for {what}"))
+    return files
 
 
 # ----------------------------------------------------------------------------- writing

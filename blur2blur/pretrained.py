@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
-from blur2blur.outputs import atomic_write_text
+from blur2blur.nets.weights import load_model, read_model_meta
+from blur2blur.outputs.files import atomic_write_text
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED_DEBLURRER = "deblurrer_actioncam"
@@ -64,8 +66,6 @@ def sha256(path: str | Path) -> str:
 
 def load_shipped_deblurrer(device=None):
     """The shipped deblurrer as an eval-mode `nn.Module` (NCHW RGB [0,1] in and out)."""
-    from blur2blur.nets.weights import load_model
-
     stem = shipped_stem()
     try:
         return load_model(stem, device)
@@ -76,10 +76,6 @@ def load_shipped_deblurrer(device=None):
 def ship(stem: str | Path, name: str = SHIPPED_DEBLURRER) -> Path:
     """Copy a trained checkpoint (`stem`.safetensors + .json, e.g. `runs/shipped/deblurrer`) into
     the package as the shipped model `name` and update MANIFEST.json. Returns the new stem."""
-    import shutil
-
-    from blur2blur.nets.weights import read_model_meta
-
     meta = read_model_meta(stem)
     meta["weights"] = f"{name}.safetensors"
     WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)

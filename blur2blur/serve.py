@@ -17,11 +17,16 @@ start, so a model that cannot run is an error before the page opens; every error
 
 import base64
 import io
+import json
 import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
+
+from blur2blur.io import ImageReadError, read_image
+from blur2blur.video.deblur import deblur_video
+from blur2blur.video.io import is_video, probe
 
 IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
@@ -96,8 +101,6 @@ def create_app(pipeline, max_mb: float = 20.0, title: str = "blur2blur", hosts: 
                                      f"(start the server with --max-mb to change it)")
         if not data:
             raise HTTPException(400, f"{name} is empty")
-        from blur2blur.video.io import is_video
-
         with lock, tempfile.TemporaryDirectory(prefix="b2b-serve-") as tmp:
             src = Path(tmp) / ("upload" + safe_suffix(name))  # (never the client's name on disk)
             src.write_bytes(data)
@@ -174,8 +177,6 @@ class GuardedApp:
 
 
 async def _send_json(send, status: int, detail: str) -> None:
-    import json
-
     body = json.dumps({"detail": detail}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
@@ -199,7 +200,6 @@ def safe_suffix(name: str) -> str:
 def _image(pipeline, src: Path, name: str | None, max_pixels: int) -> dict:
     from PIL import Image
 
-    from blur2blur.io import ImageReadError, read_image
 
     try:
         with Image.open(src) as im:  # (the header only: the size before any pixel is decoded)
@@ -222,9 +222,6 @@ def _image(pipeline, src: Path, name: str | None, max_pixels: int) -> dict:
 
 
 def _video(pipeline, src: Path, tmp: Path, name: str, max_pixels: int) -> dict:
-    from blur2blur.video.deblur import deblur_video
-    from blur2blur.video.io import probe
-
     info = probe(src)
     if info.width * info.height > max_pixels:
         raise RequestRefused(413, f"{name}: its frames are {info.width}x{info.height} px, more than the limit of "

@@ -210,7 +210,7 @@ def test_a_killed_writes_leftover_is_ignored(world, tmp_path, capsys):
 
 
 def test_stale_temporary_files_of_dead_writers_are_removed(tmp_path):
-    from blur2blur.outputs import remove_stale_temps, temp_path
+    from blur2blur.outputs.files import remove_stale_temps, temp_path
 
     (tmp_path / ".b2b-999999-abcd.tmp").write_bytes(b"x")
     mine = temp_path(tmp_path / "x.png")
@@ -302,7 +302,8 @@ def test_a_stale_lock_is_taken_over(world, tmp_path, capsys):
 
 
 def test_resume_of_another_kind_of_run(world, finished_run, capsys):
-    from blur2blur.train.config import TranslatorConfig, make_config, save_config
+    from blur2blur.train.config import TranslatorConfig, save_config
+    from blur2blur.train.presets import make_config
 
     save_config(make_config(TranslatorConfig, "cpu-small"), finished_run / "config.yaml", "cpu-small")
     _train(world, finished_run, capsys, "--resume", code=2, names=["TranslatorConfig", "DeblurrerConfig"])
@@ -354,7 +355,8 @@ def test_demo_override_typo_is_caught_before_any_data(world, tmp_path, capsys):
 
 
 def test_whole_floats_are_accepted_for_counts():
-    from blur2blur.train.config import DeblurrerConfig, make_config
+    from blur2blur.train.config import DeblurrerConfig
+    from blur2blur.train.presets import make_config
 
     assert make_config(DeblurrerConfig, "cpu-small", ["iters=1e4"]).iters == 10000
 

@@ -10,8 +10,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -217,7 +215,7 @@ def test_demo_and_bench_accept_skip_bad():
 
 # 17. noise estimation on too small photos
 def test_too_small_sharp_images_for_the_noise_estimate_name_the_folder_and_the_fix(tmp_path):
-    from blur2blur.data.known_blur import build_known_blur_set
+    from blur2blur.known_blur.images import build_known_blur_set
 
     for i in range(2):
         write_image(tmp_path / "S" / f"s{i}.png", smooth_photo(np.random.default_rng(i), 16, 16))
@@ -253,7 +251,7 @@ def test_csv_with_a_name_that_is_not_utf8(world, tmp_path, capsys):
 
 # 21. the real output named, and the real cause
 def test_write_errors_name_the_output_and_the_cause(tmp_path):
-    from blur2blur.outputs import atomic_write_text
+    from blur2blur.outputs.files import atomic_write_text
 
     target = tmp_path / "ro" / "report.json"
     target.parent.mkdir()

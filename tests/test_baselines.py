@@ -7,8 +7,9 @@ import torch
 from blur2blur.io import write_image
 from blur2blur.nets.weights import load_model
 from blur2blur.simulate.degradations import SYNTHESES, synthesize
-from blur2blur.train.config import DeblurrerConfig, make_config
+from blur2blur.train.config import DeblurrerConfig
 from blur2blur.train.deblurrer import train_deblurrer
+from blur2blur.train.presets import make_config
 from tests.conftest import smooth_photo
 from tests.test_train import TINY_DEBLURRER
 

@@ -25,20 +25,21 @@ TINY = {
 
 def _tiny_photos_and_classifier(tmp_path, monkeypatch) -> None:
     """Four 64x96 photos in tmp_path/photos; the converter's blur classifier trained for 2 steps."""
+    import blur2blur.bench.runner as runner
     import blur2blur.metrics.converter as conv
 
     rng = np.random.default_rng(0)
     for i in range(4):
         write_image(tmp_path / "photos" / f"p{i}.png", smooth_photo(rng, 64, 96))
     real_train = conv.train_blur_classifier
-    monkeypatch.setattr(conv, "train_blur_classifier",
+    monkeypatch.setattr(runner, "train_blur_classifier",
                         lambda files, profile, progress: real_train(files, profile, iters=2, batch=2, crop=32,
                                                                     width=4, progress=False))
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_bench_all_parts_report_and_resume(tmp_path, monkeypatch):
-    import blur2blur.bench as bench_mod
+    import blur2blur.bench.runner as bench_mod
 
     _tiny_photos_and_classifier(tmp_path, monkeypatch)
     out = tmp_path / "bench"
@@ -98,7 +99,7 @@ def test_text_pages_are_seeded_and_deterministic():
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_ocr_part_without_tesseract_says_how_to_install(tmp_path, capsys):
-    import blur2blur.bench as bench_mod
+    import blur2blur.bench.runner as bench_mod
     from blur2blur.cli import main
     from blur2blur.metrics.ocr import OCRUnavailable
 
@@ -123,12 +124,13 @@ def test_ocr_part_without_tesseract_says_how_to_install(tmp_path, capsys):
 def test_ocr_part_end_to_end_on_two_pages(tmp_path, monkeypatch):
     import shutil
 
-    import blur2blur.bench as bench_mod
+    import blur2blur.bench.ocr as ocr_mod
+    import blur2blur.bench.runner as bench_mod
 
     if shutil.which("tesseract") is None:
         pytest.skip("Tesseract OCR is not installed (apt install tesseract-ocr tesseract-ocr-eng)")
-    monkeypatch.setattr(bench_mod, "OCR_FONT_SIZES", (28,))
-    monkeypatch.setattr(bench_mod, "OCR_PAGES", 2)
+    monkeypatch.setattr(ocr_mod, "OCR_FONT_SIZES", (28,))
+    monkeypatch.setattr(ocr_mod, "OCR_PAGES", 2)
     _tiny_photos_and_classifier(tmp_path, monkeypatch)
     ledger = bench_mod.run_bench(tmp_path / "b", tmp_path / "photos", parts=("ocr",), tile=32, device="cpu",
                                  progress=False, overrides=TINY)

@@ -1,7 +1,8 @@
 import pytest
 
-from blur2blur.train.config import (DeblurrerConfig, TranslatorConfig, load_config, make_config,
-                                    parse_overrides, save_config)
+from blur2blur.train.config import DeblurrerConfig, TranslatorConfig, load_config, save_config
+from blur2blur.train.config_checks import parse_overrides
+from blur2blur.train.presets import make_config
 
 
 def test_presets_differ_where_the_paper_and_code_differ():
@@ -37,7 +38,9 @@ def test_config_round_trip(tmp_path):
 
 
 def test_presets_of_every_config_and_cpu_medium_sits_between():
-    from blur2blur.train.config import PRESETS, KernelConfig, validate_config
+    from blur2blur.train.config import KernelConfig
+    from blur2blur.train.config_checks import validate_config
+    from blur2blur.train.presets import PRESETS
 
     for cls in PRESETS:  # (the kernel network has no bench, hence no cpu-medium)
         assert {"official", "paper", "cpu-small"} <= set(PRESETS[cls])

@@ -9,7 +9,8 @@ from blur2blur.data.augment import Augment, color_jitter
 from blur2blur.data.datasets import PairedCrops
 from blur2blur.data.sampling import SeededBatches
 from blur2blur.io import write_image
-from blur2blur.train.curriculum import blur_degree, curriculum_fraction, select_fraction
+from blur2blur.metrics.blur_degree import blur_degree
+from blur2blur.train.curriculum import curriculum_fraction, select_fraction
 
 
 def test_fraction_grows_linearly_to_the_whole_batch():

@@ -52,7 +52,7 @@ def test_levin_pairs_are_refit_closely():
 
 
 def test_known_set_from_pairs_carries_the_known_blur_onto_the_cameras_scenes(tmp_path, rng):
-    from blur2blur.data.known_blur import build_known_set_from_pairs
+    from blur2blur.known_blur.images import build_known_set_from_pairs
 
     true = Camera("actioncam").kernel_for(5, (96, 96), size=15)
     for i in range(2):

@@ -8,10 +8,12 @@ import torch
 import torch.nn.functional as F
 
 from blur2blur.io import write_image
+from blur2blur.kernel_space.load import infer_net_kwargs, load_kernel_wizard
 from blur2blur.nets.kernel_space import KernelWizard
 from blur2blur.nets.weights import WeightsMismatchError, load_model, save_model
-from blur2blur.train.config import KernelConfig, make_config
-from blur2blur.train.kernels import KernelTrainer, infer_net_kwargs, load_kernel_wizard, train_kernels
+from blur2blur.train.config import KernelConfig
+from blur2blur.train.kernels import KernelTrainer, train_kernels
+from blur2blur.train.presets import make_config
 from tests.conftest import smooth_photo
 
 TINY_NET = dict(nf=8, front_RBs=1, back_RBs=1, kernel_dim=16, recon_nf=8)

@@ -13,8 +13,9 @@ from blur2blur.io import write_image
 from blur2blur.simulate import Camera, load_profile
 from blur2blur.simulate.online import OnlineCamera
 from blur2blur.simulate.profile import ProfileError
-from blur2blur.train.config import DeblurrerConfig, make_config
+from blur2blur.train.config import DeblurrerConfig
 from blur2blur.train.deblurrer import train_deblurrer
+from blur2blur.train.presets import make_config
 from tests.conftest import smooth_photo
 from tests.test_train import TINY_DEBLURRER
 

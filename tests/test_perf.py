@@ -85,8 +85,9 @@ def test_amp_choices_resolve_as_documented():
 
 
 def test_trainer_rejects_an_unknown_amp():
-    from blur2blur.train.config import TranslatorConfig, make_config
-    from blur2blur.train.translator import TranslatorTrainer
+    from blur2blur.train.config import TranslatorConfig
+    from blur2blur.train.presets import make_config
+    from blur2blur.train.translator_trainer import TranslatorTrainer
 
     with pytest.raises(ValueError, match="amp='float16'"):
         make_config(TranslatorConfig, "cpu-small", ["amp=float16", "perc_weights=random"])

@@ -12,7 +12,8 @@ import pytest
 from blur2blur import pretrained
 from blur2blur.io import read_image, write_image
 from blur2blur.metrics.psnr import psnr
-from blur2blur.train.config import PRESETS, DeblurrerConfig
+from blur2blur.train.config import DeblurrerConfig
+from blur2blur.train.presets import PRESETS
 
 CARD = Path(__file__).resolve().parents[1] / "docs" / "model_card.md"
 
@@ -60,8 +61,9 @@ GAIN_FLOOR = 1.4
 def test_defaults_use_the_shipped_model(tmp_path, rng):
     import blur2blur
     from blur2blur.cli import main
-    from blur2blur.train.translator import known_profile_of
-    from blur2blur.train.config import TranslatorConfig, make_config
+    from blur2blur.known_blur.build import known_profile_of
+    from blur2blur.train.config import TranslatorConfig
+    from blur2blur.train.presets import make_config
     from tests.conftest import smooth_photo
 
     img = smooth_photo(rng, 40, 56)

@@ -13,9 +13,10 @@ import torch
 
 from blur2blur.io import write_image
 from blur2blur.nets.weights import load_model
-from blur2blur.train.config import TranslatorConfig, make_config
+from blur2blur.train.config import TranslatorConfig
 from blur2blur.train.distributed import DistInfo
 from blur2blur.train.loop import Recipe, run_training
+from blur2blur.train.presets import make_config
 from blur2blur.train.state import atomic_torch_save, load_latest_state, save_state, state_files
 from blur2blur.train.translator import train_translator
 from tests.conftest import smooth_photo

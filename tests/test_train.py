@@ -9,9 +9,11 @@ import torch
 
 from blur2blur.io import write_image
 from blur2blur.nets.weights import load_model
-from blur2blur.train.config import DeblurrerConfig, TranslatorConfig, make_config
+from blur2blur.train.config import DeblurrerConfig, TranslatorConfig
 from blur2blur.train.deblurrer import train_deblurrer
-from blur2blur.train.translator import TranslatorTrainer, train_translator
+from blur2blur.train.presets import make_config
+from blur2blur.train.translator import train_translator
+from blur2blur.train.translator_trainer import TranslatorTrainer
 from tests.conftest import smooth_photo
 
 TINY_DEBLURRER = ["width=8", "enc_blk_nums=[1,1]", "dec_blk_nums=[1,1]", "crop=32", "batch=2",
@@ -257,7 +259,7 @@ def test_translator_backbones_and_bf16_autocast(net):
 
 def test_k_source_auto_prefers_transfer_when_a_kernel_network_is_given(tmp_path):
     from blur2blur.simulate import load_profile
-    from blur2blur.train.translator import known_profile_of, resolve_k_source
+    from blur2blur.known_blur.build import known_profile_of, resolve_k_source
 
     def np_kernels(folder):
         np.save(folder / "k.npy", np.ones((1, 5, 5), np.float32) / 25)
@@ -341,7 +343,7 @@ def test_translator_g_first_order_and_nearest_targets_are_options():
 def test_d_first_steps_t_against_the_updated_discriminator():
     # With d_first, T's gradient must come from D after its update: T's step then equals a
     # g_first step taken with that updated D. Compare the GAN-only T gradients of both orders.
-    grads = {}
+    grads, d_after = {}, None
     for order in ("d_first", "g_first", "old_d"):
         torch.manual_seed(0)
         cfg = make_config(TranslatorConfig, "official", ["crop=32", "batch=1", "base_channel=8", "num_res=1",

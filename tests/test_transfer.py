@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from blur2blur.data.datasets import PairedCrops, infinite_loader
 from blur2blur.data.layout import pair_by_stem
 from blur2blur.io import read_image, write_image
-from blur2blur.kernel_space import (OnlineKnownBlur, build_transferred_known_set, transfer_blur,
-                                    transfer_image)
+from blur2blur.kernel_space import transfer_blur, transfer_image
+from blur2blur.known_blur.transferred import OnlineKnownBlur, build_transferred_known_set
 from blur2blur.nets.kernel_space import KernelWizard
 from blur2blur.nets.weights import save_model
 from tests.conftest import smooth_photo

@@ -12,11 +12,12 @@ import torch
 import torch.nn as nn
 
 from blur2blur.data.holdout import holdout_split, source_group
-from blur2blur.io import list_images, read_image, write_image
+from blur2blur.io import list_images, write_image
 from blur2blur.losses.patch_swd import PatchBank, resample_sorted, sliced_wasserstein
 from blur2blur.metrics.patch_distance import PatchDistance
 from blur2blur.nets.weights import load_model, read_model_meta
-from blur2blur.train.config import TranslatorConfig, make_config
+from blur2blur.train.config import TranslatorConfig
+from blur2blur.train.presets import make_config
 from blur2blur.train.translator import train_translator
 from blur2blur.train.translator_check import TranslatorCheck
 from tests.conftest import smooth_photo

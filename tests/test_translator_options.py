@@ -10,14 +10,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from blur2blur.data.known_blur import build_known_blur_set
 from blur2blur.io import list_images, read_image, write_image
+from blur2blur.known_blur.images import build_known_blur_set
 from blur2blur.losses.patch_swd import highpass_patches, patch_swd, sliced_wasserstein
 from blur2blur.simulate.noise_model import NoiseCurve, estimate_noise_curve
-from blur2blur.train.config import DeblurrerConfig, TranslatorConfig, make_config
+from blur2blur.train.config import DeblurrerConfig, TranslatorConfig
 from blur2blur.train.deblurrer import DeblurrerTrainer
 from blur2blur.train.image_pool import ImagePool
-from blur2blur.train.translator import TranslatorTrainer, train_translator
+from blur2blur.train.presets import make_config
+from blur2blur.train.translator import train_translator
+from blur2blur.train.translator_trainer import TranslatorTrainer
 from tests.conftest import smooth_photo
 from tests.test_train import TINY_DEBLURRER, TINY_TRANSLATOR
 
@@ -247,7 +249,7 @@ def test_known_set_with_matched_noise_has_fresh_grain_of_the_cameras_level(tmp_p
 
 def test_known_set_from_the_known_domain_is_its_blurry_images_with_the_cameras_grain(tmp_path, capsys):
     from blur2blur.cli import main
-    from blur2blur.data.known_blur import build_known_set_from_domain
+    from blur2blur.known_blur.images import build_known_set_from_domain
 
     rng = np.random.default_rng(0)
     sharp, known = tmp_path / "S", tmp_path / "C"

@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from blur2blur.bench import run_bench
+    from blur2blur.bench.runner import run_bench
     from blur2blur.metrics.ocr import OCRUnavailable
 
     try:

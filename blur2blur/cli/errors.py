@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import signal
 import sys
+import threading
 from typing import Callable
 
 # Commands whose interruption keeps checkpoints that --resume continues from.
@@ -69,9 +71,6 @@ class Terminated(KeyboardInterrupt):
 
 def _terminate_as_interrupt():
     """Turn SIGTERM into `Terminated` in the main thread; returns the previous handler (or None)."""
-    import signal
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         return None
 
@@ -126,8 +125,6 @@ def run_guarded(args: argparse.Namespace, run: Callable[[argparse.Namespace], in
         return 1
     finally:
         if previous is not None:
-            import signal
-
             signal.signal(signal.SIGTERM, previous)
 
 

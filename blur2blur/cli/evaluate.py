@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from blur2blur.metrics.evaluate import default_niqe_model, evaluate_folders, format_table, write_csv
-    from blur2blur.outputs import atomic_write_text, check_replaceable, guard_output
+    from blur2blur.outputs.files import atomic_write_text, check_replaceable, guard_output
 
     inputs = [args.pred] + ([args.gt] if args.gt else [])
     for out, what, kind in ((args.json, "JSON file", "json"), (args.csv, "CSV file", "csv")):

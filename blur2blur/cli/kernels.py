@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from blur2blur.train.config import KernelConfig, make_config
+    from blur2blur.train.config import KernelConfig
+    from blur2blur.train.presets import make_config
     from blur2blur.train.kernels import train_kernels
 
     blur, sharp = layout_pair(args)
@@ -79,7 +80,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _transfer(args: argparse.Namespace) -> int:
-    from blur2blur.kernel_space import build_transferred_known_set
+    from blur2blur.known_blur.transferred import build_transferred_known_set
 
     if args.data:
         root = Path(args.data)
@@ -88,7 +89,7 @@ def _transfer(args: argparse.Namespace) -> int:
         sharp, kblur, ksharp = Path(args.sharp), Path(args.known_blur), Path(args.known_sharp)
     else:
         raise ValueError("give --data ROOT or all of --sharp, --known-blur, --known-sharp")
-    from blur2blur.outputs import guard_output
+    from blur2blur.outputs.files import guard_output
 
     guard_output(args.out, [sharp, kblur, ksharp], "output folder")
     written = build_transferred_known_set(args.wizard, sharp, kblur, ksharp, args.out,
@@ -101,7 +102,7 @@ def _transfer(args: argparse.Namespace) -> int:
 
 def _deblur(args: argparse.Namespace) -> int:
     from blur2blur.kernel_space.blind import deblur_file
-    from blur2blur.outputs import guard_output
+    from blur2blur.outputs.files import guard_output
 
     guard_output(args.out, [args.input], "output image", folder=False)
 

@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from blur2blur.data.known_blur import build_known_blur_set, build_known_set_from_domain
+    from blur2blur.known_blur.images import build_known_blur_set, build_known_set_from_domain
 
     if args.from_known:
         written = build_known_set_from_domain(args.from_known, args.out,

@@ -22,7 +22,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from blur2blur.train.config import DeblurrerConfig, make_config
+    from blur2blur.train.config import DeblurrerConfig
+    from blur2blur.train.presets import make_config
     from blur2blur.train.deblurrer import train_deblurrer
 
     cfg = make_config(DeblurrerConfig, args.preset, args.overrides)

@@ -18,7 +18,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from blur2blur.train.config import TranslatorConfig, make_config
+    from blur2blur.train.config import TranslatorConfig
+    from blur2blur.train.presets import make_config
     from blur2blur.train.translator import train_translator_on_layout
 
     cfg = make_config(TranslatorConfig, args.preset, args.overrides)

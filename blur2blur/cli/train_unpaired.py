@@ -18,7 +18,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from blur2blur.train.config import UnpairedGANConfig, make_config
+    from blur2blur.train.config import UnpairedGANConfig
+    from blur2blur.train.presets import make_config
     from blur2blur.train.unpaired_gan import train_unpaired_gan
 
     cfg = make_config(UnpairedGANConfig, args.preset, args.overrides)

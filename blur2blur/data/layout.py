@@ -167,6 +167,17 @@ def pair_by_stem(dir_a, dir_b) -> tuple[list[tuple[Path, Path]], list[Path], lis
     return pairs, only_a, only_b
 
 
+def paired_files(blur_dir: str | Path, sharp_dir: str | Path) -> list[tuple[Path, Path]]:
+    """Blurry/sharp pairs matched by file stem; unmatched files are an error naming them."""
+    pairs, only_blur, only_sharp = pair_by_stem(blur_dir, sharp_dir)
+    if only_blur or only_sharp:
+        names = [p.name for p in only_blur] + [p.name for p in only_sharp]
+        raise ValueError(f"files without a partner in {blur_dir} / {sharp_dir}: {names[:10]}")
+    if not pairs:
+        raise ValueError(f"no blurry/sharp pairs found in {blur_dir} and {sharp_dir}")
+    return pairs
+
+
 def _inspect(path: Path, deep: bool):
     """(ImageInfo or None, error reason or None) for one file."""
     try:
@@ -212,7 +223,19 @@ def check_layout(root, crop_size: int | None = 256, need=None,
         report.add("error", None, root, why, "no_root")
         return report
 
-    lower_names = {p.name.lower(): p.name for p in root.iterdir() if p.is_dir()}
+    _report_unknown_folders(report, root)
+    images = _scan_splits(report, root, need)
+    all_files = [f for split in SPLITS for f in images.get(split, [])]
+    infos = _inspect_all(all_files, deep, workers)
+    _report_files(report, images, infos, crop_size)
+    for split_a, split_b in PAIRED_SPLITS:
+        if split_a in images and split_b in images:
+            _check_pairs(report, split_a, split_b, images, infos)
+    return report
+
+
+def _report_unknown_folders(report: LayoutReport, root: Path) -> None:
+    """Folders beside the splits are ignored (said as info, with a hint for a case mismatch)."""
     for entry in sorted(root.iterdir()):
         if entry.is_dir() and entry.name not in SPLITS and not entry.name.startswith("."):
             hint = ""
@@ -222,6 +245,11 @@ def check_layout(root, crop_size: int | None = 256, need=None,
                        f"folder {entry.name}/ is not part of the layout and is ignored{hint}",
                        "unknown_folder")
 
+
+def _scan_splits(report: LayoutReport, root: Path, need: tuple[str, ...]) -> dict[str, list[Path]]:
+    """The image files of every present split; missing or empty needed splits, broken links,
+    ignored files and duplicate stems reported."""
+    lower_names = {p.name.lower(): p.name for p in root.iterdir() if p.is_dir()}
     images: dict[str, list[Path]] = {}
     for split in SPLITS:
         folder = root / split
@@ -254,16 +282,22 @@ def check_layout(root, crop_size: int | None = 256, need=None,
             report.add("error", split, group[0],
                        f"{split}/: files share the name stem '{group[0].stem}': {names} "
                        f"(keep one; pairing by name is ambiguous)", "duplicate")
+    return images
 
-    all_files = [f for split in SPLITS for f in images.get(split, [])]
+
+def _inspect_all(files: list[Path], deep: bool, workers: int | None) -> dict:
+    """{file: (info or None, reason)} read with up to `workers` threads (default up to 4)."""
     n_workers = workers or min(4, os.cpu_count() or 1)
-    if n_workers > 1 and len(all_files) > 1:
+    if n_workers > 1 and len(files) > 1:
         with ThreadPoolExecutor(n_workers) as pool:
-            results = list(pool.map(lambda f: _inspect(f, deep), all_files))
+            results = list(pool.map(lambda f: _inspect(f, deep), files))
     else:
-        results = [_inspect(f, deep) for f in all_files]
-    infos = dict(zip(all_files, results))
+        results = [_inspect(f, deep) for f in files]
+    return dict(zip(files, results))
 
+
+def _report_files(report: LayoutReport, images: dict[str, list[Path]], infos: dict, crop_size: int | None) -> None:
+    """Unreadable files (errors), images smaller than the crop (warnings), conversions (info)."""
     for split in SPLITS:
         for f in images.get(split, []):
             info, reason = infos[f]
@@ -278,11 +312,6 @@ def check_layout(root, crop_size: int | None = 256, need=None,
             notes = _conversion_notes(f, info)
             if notes:
                 report.add("info", split, f, f"{rel}: {'; '.join(notes)}", "converted")
-
-    for split_a, split_b in PAIRED_SPLITS:
-        if split_a in images and split_b in images:
-            _check_pairs(report, split_a, split_b, images, infos)
-    return report
 
 
 def _case_match(name: str) -> str:

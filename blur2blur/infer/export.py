@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from blur2blur.infer.pipeline import AUTO_OVERLAP, DeblurPipeline
 from blur2blur.nets.official import load_network
+from blur2blur.outputs.files import OutputConflict, temp_path
 
 MULTIPLE = 16
 MIN_SIDE = 16
@@ -65,8 +66,6 @@ def export_pipeline(deblurrer: str | os.PathLike | None, out: str | os.PathLike,
     Returns `out`. NAFNet's test-time local converter is not exported (its pooling window depends
     on the input size). Refused before any work: `out` that is one of the input files, a folder,
     a name whose extension is the other format's, or an existing file without `overwrite`."""
-    from blur2blur.outputs import OutputConflict, temp_path
-
     if fmt not in ("onnx", "torchscript"):
         raise ValueError(f"export format must be onnx or torchscript, got {fmt!r}")
     out = Path(out)

@@ -11,16 +11,16 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from blur2blur.progress import tqdm
 
 from blur2blur.device import pick_device
-from blur2blur.outputs import guard_output, output_names
+from blur2blur.infer.tiling import run_tiled
 from blur2blur.io import list_images, no_images_message, read_image, to_numpy, to_tensor, write_image
 from blur2blur.nets.official import load_network
 from blur2blur.nets.padding import pad_to_multiple
-from blur2blur.train.run_folder import RunLock
+from blur2blur.outputs.files import guard_output, output_names
+from blur2blur.outputs.run_folder import RunLock
 from blur2blur.perf import autocast, channels_last_ok, resolve_amp, to_channels_last
-from blur2blur.infer.tiling import run_tiled
+from blur2blur.progress import tqdm
 
 
 # Above this many pixels an image is processed in tiles when `tile` is "auto": memory grows with

@@ -51,6 +51,7 @@ realistic way to run 5000 iterations on photo-sized images.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -60,11 +61,15 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from blur2blur.progress import tqdm
+from safetensors.torch import load_file, save_file
 
-from ..losses.pixel import charbonnier
-from ..nets.dip import DIPImage, DIPKernel
-from ..nets.kernel_space import KernelWizard, fit_kernel_map
+from blur2blur.device import pick_device
+from blur2blur.io import read_image, write_image
+from blur2blur.kernel_space.load import load_kernel_wizard
+from blur2blur.losses.pixel import charbonnier
+from blur2blur.nets.dip import DIPImage, DIPKernel
+from blur2blur.nets.kernel_space import KernelWizard, fit_kernel_map
+from blur2blur.progress import tqdm
 
 #: bkse-sized DIP_x (skip network, 8 noise channels) and DIP_k (64-channel noise, 6 blocks)
 DEFAULT_DIP_X = dict(in_channels=8, channels=128, skip_channels=16, levels=5, upsample_mode="bilinear")
@@ -157,82 +162,17 @@ def blind_deblur(y, wizard: KernelWizard, iters: int = 5000, warmup_x: int = 300
     """
     device = next(wizard.parameters()).device
     y = _as_batch(y).to(device)
-    h, w = y.shape[-2:]
-    map_size = wizard.kernel_map_size(h, w)
-
-    # DIP weights and noise come from the seed only (built on the CPU, then moved).
-    gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net_x = DIPImage(out_channels=y.shape[1], **{**DEFAULT_DIP_X, **(dip_x or {})})
-        net_k = DIPKernel(wizard.kernel_dim, **{**DEFAULT_DIP_K, **(dip_k or {})})
-    net_x, net_k = net_x.to(device).train(), net_k.to(device).train()
-    z_x = net_x.make_noise(h, w, generator=gen).to(device)
-    if channels_last:
-        net_x = net_x.to(memory_format=torch.channels_last)
-        z_x = z_x.contiguous(memory_format=torch.channels_last)
-    z_k = net_k.make_noise(*map_size, generator=gen).to(device)
-
-    def draw_x() -> torch.Tensor:
-        z = z_x
-        if reg_noise_std > 0:
-            z = z + reg_noise_std * torch.randn(z_x.shape, generator=gen).to(device)
-        return net_x(z)[..., :h, :w]
-
-    def draw_k() -> torch.Tensor:
-        z = z_k
-        if reg_noise_std > 0:
-            z = z + reg_noise_std * torch.randn(z_k.shape, generator=gen).to(device)
-        return net_k(z)
-
-    opt_x = torch.optim.Adam(net_x.parameters(), lr=lr_x)
-    opt_k = torch.optim.Adam(net_k.parameters(), lr=lr_k)
+    priors = _Priors(wizard, y, seed, reg_noise_std, lr_x, lr_k, dip_x, dip_k, channels_last)
     losses: dict[str, list[float]] = {key: [] for key in ("total", "data", "kernel", "prior", "warmup_x", "warmup_k")}
-
-    was_training = wizard.training
-    grad_flags = [p.requires_grad for p in wizard.parameters()]
-    wizard.eval()
-    for p in wizard.parameters():
-        p.requires_grad_(False)
-    try:
-        with torch.no_grad():
-            if init_kernel is None:
-                target_k = wizard.extract(y, y)
-            else:
-                init = init_kernel.to(device=device, dtype=torch.float32)
-                init = init.unsqueeze(0) if init.dim() == 3 else init
-                if init.dim() != 4 or init.shape[:2] != (1, wizard.kernel_dim):
-                    raise ValueError(f"init_kernel must be 1 x {wizard.kernel_dim} x h x w, got {tuple(init.shape)}")
-                target_k = fit_kernel_map(init, map_size)
-            target_k = target_k.detach()
-
+    weights = (kernel_weight, prior_weight, hyper_alpha)
+    with _frozen(wizard):
+        target_k = _target_kernel(wizard, y, init_kernel, priors.map_size)
         bar = tqdm(total=warmup_x + warmup_k + iters, disable=not progress, desc="blind deblur",
                    dynamic_ncols=True)
-        started = time.time()
-
-        def stage(text: str) -> None:  # (without a progress bar: one line per stage, so a long run is not silent)
-            if not progress:
-                print(f"blind deblur: {text} ({time.time() - started:.0f} s)", flush=True)
-
+        stage = _stage_printer(progress)
         stage(f"warming up the image prior ({warmup_x} steps), then the kernel prior ({warmup_k}), then "
               f"{iters} iterations")
-        for _ in range(warmup_x):
-            opt_x.zero_grad(set_to_none=True)
-            loss = F.mse_loss(draw_x(), y)
-            loss.backward()
-            opt_x.step()
-            losses["warmup_x"].append(loss.item())
-            bar.set_postfix_str(f"warm-up x mse {loss.item():.2e}", refresh=False)
-            bar.update()
-        for _ in range(warmup_k):
-            opt_k.zero_grad(set_to_none=True)
-            loss = F.mse_loss(draw_k(), target_k)
-            loss.backward()
-            opt_k.step()
-            losses["warmup_k"].append(loss.item())
-            bar.set_postfix_str(f"warm-up k mse {loss.item():.2e}", refresh=False)
-            bar.update()
-
+        _warm_up(priors, y, target_k, warmup_x, warmup_k, losses, bar)
         stage("warm-ups done; alternating kernel and image updates")
         step_every = max(iters // 5, 1)
         best_data, best_iter = math.inf, -1
@@ -240,41 +180,13 @@ def blind_deblur(y, wizard: KernelWizard, iters: int = 5000, warmup_x: int = 300
         x_last = None  # the image of the previous x step (the current estimate, detached)
         for it in range(iters):
             if joint:
-                opt_x.zero_grad(set_to_none=True)
-                opt_k.zero_grad(set_to_none=True)
-                x, k = draw_x(), draw_k()
-                data = charbonnier(wizard.adapt(x, k), y)
-                k_term, prior = kernel_norm(k), hyper_laplacian(x, hyper_alpha)
-                (data + kernel_weight * k_term + prior_weight * prior).backward()
-                opt_k.step()
-                opt_x.step()
+                x, k, data, k_term, prior = _joint_step(priors, wizard, y, weights)
             else:
-                # k step, x fixed
-                opt_k.zero_grad(set_to_none=True)
-                if x_last is None:
-                    with torch.no_grad():
-                        x_last = draw_x()
-                k = draw_k()
-                k_loss = charbonnier(wizard.adapt(x_last, k), y) + kernel_weight * kernel_norm(k)
-                k_loss.backward()
-                opt_k.step()
-                # x step, the updated k fixed; this pair is the recorded iterate
-                opt_x.zero_grad(set_to_none=True)
-                with torch.no_grad():
-                    k = draw_k()
-                    k_term = kernel_norm(k)
-                x = draw_x()
-                data = charbonnier(wizard.adapt(x, k), y)
-                prior = hyper_laplacian(x, hyper_alpha)
-                (data + prior_weight * prior).backward()
-                opt_x.step()
+                x, k, data, k_term, prior = _alternating_step(priors, wizard, y, weights, x_last)
                 x_last = x.detach()
             if (it + 1) % step_every == 0 and it + 1 < iters:
                 stage(f"iteration {it + 1} of {iters}, data term {data.item():.4f}")
-                for opt in (opt_x, opt_k):
-                    for group in opt.param_groups:
-                        group["lr"] *= lr_decay
-
+                priors.decay(lr_decay)
             terms = {"data": data.item(), "kernel": k_term.item(), "prior": prior.item()}
             terms["total"] = terms["data"] + kernel_weight * terms["kernel"] + prior_weight * terms["prior"]
             for key, value in terms.items():
@@ -289,16 +201,145 @@ def blind_deblur(y, wizard: KernelWizard, iters: int = 5000, warmup_x: int = 300
             bar.update()
         bar.close()
         stage(f"done: {iters} iterations, the best at {best_iter + 1}")
-
         if best_x is None:  # no iteration: the warm-up result
             with torch.no_grad():
-                best_x, best_k = draw_x(), draw_k()
-        return BlindResult(x=best_x.clamp(0, 1).float().cpu().contiguous(), kernel=best_k.float().cpu(), losses=losses,
-                           best_iter=best_iter)
+                best_x, best_k = priors.x(), priors.k()
+    return BlindResult(x=best_x.clamp(0, 1).float().cpu().contiguous(), kernel=best_k.float().cpu(), losses=losses,
+                       best_iter=best_iter)
+
+
+class _Priors:
+    """DIP_x and DIP_k with their fixed noise inputs and Adam optimisers; `x()` / `k()` draw the
+    image / kernel map, the inputs perturbed by `reg_noise_std` (all randomness from `seed`)."""
+
+    def __init__(self, wizard: KernelWizard, y: torch.Tensor, seed: int, reg_noise_std: float, lr_x: float,
+                 lr_k: float, dip_x: dict | None, dip_k: dict | None, channels_last: bool):
+        device = y.device
+        self.h, self.w = y.shape[-2:]
+        self.map_size = wizard.kernel_map_size(self.h, self.w)
+        self.reg_noise_std = reg_noise_std
+        # DIP weights and noise come from the seed only (built on the CPU, then moved).
+        self.gen = torch.Generator().manual_seed(seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net_x = DIPImage(out_channels=y.shape[1], **{**DEFAULT_DIP_X, **(dip_x or {})})
+            net_k = DIPKernel(wizard.kernel_dim, **{**DEFAULT_DIP_K, **(dip_k or {})})
+        self.net_x, self.net_k = net_x.to(device).train(), net_k.to(device).train()
+        self.z_x = self.net_x.make_noise(self.h, self.w, generator=self.gen).to(device)
+        if channels_last:
+            self.net_x = self.net_x.to(memory_format=torch.channels_last)
+            self.z_x = self.z_x.contiguous(memory_format=torch.channels_last)
+        self.z_k = self.net_k.make_noise(*self.map_size, generator=self.gen).to(device)
+        self.opt_x = torch.optim.Adam(self.net_x.parameters(), lr=lr_x)
+        self.opt_k = torch.optim.Adam(self.net_k.parameters(), lr=lr_k)
+
+    def _input(self, z: torch.Tensor) -> torch.Tensor:
+        if self.reg_noise_std > 0:
+            return z + self.reg_noise_std * torch.randn(z.shape, generator=self.gen).to(z.device)
+        return z
+
+    def x(self) -> torch.Tensor:
+        return self.net_x(self._input(self.z_x))[..., :self.h, :self.w]
+
+    def k(self) -> torch.Tensor:
+        return self.net_k(self._input(self.z_k))
+
+    def decay(self, factor: float) -> None:
+        for opt in (self.opt_x, self.opt_k):
+            for group in opt.param_groups:
+                group["lr"] *= factor
+
+
+@contextlib.contextmanager
+def _frozen(wizard: KernelWizard):
+    """The wizard in eval mode without parameter gradients; its mode and flags restored after."""
+    was_training = wizard.training
+    grad_flags = [p.requires_grad for p in wizard.parameters()]
+    wizard.eval()
+    for p in wizard.parameters():
+        p.requires_grad_(False)
+    try:
+        yield wizard
     finally:
         for p, flag in zip(wizard.parameters(), grad_flags):
             p.requires_grad_(flag)
         wizard.train(was_training)
+
+
+def _target_kernel(wizard: KernelWizard, y: torch.Tensor, init_kernel: torch.Tensor | None, map_size) -> torch.Tensor:
+    """The kernel map DIP_k warms up on: `init_kernel` fitted to the image's map size, or F(y, y)."""
+    with torch.no_grad():
+        if init_kernel is None:
+            return wizard.extract(y, y).detach()
+        init = init_kernel.to(device=y.device, dtype=torch.float32)
+        init = init.unsqueeze(0) if init.dim() == 3 else init
+        if init.dim() != 4 or init.shape[:2] != (1, wizard.kernel_dim):
+            raise ValueError(f"init_kernel must be 1 x {wizard.kernel_dim} x h x w, got {tuple(init.shape)}")
+        return fit_kernel_map(init, map_size).detach()
+
+
+def _stage_printer(progress: bool) -> Callable[[str], None]:
+    """Without a progress bar, one line per stage with the elapsed time (a long run is not silent)."""
+    started = time.time()
+
+    def stage(text: str) -> None:
+        if not progress:
+            print(f"blind deblur: {text} ({time.time() - started:.0f} s)", flush=True)
+    return stage
+
+
+def _warm_up(priors: _Priors, y: torch.Tensor, target_k: torch.Tensor, warmup_x: int, warmup_k: int,
+             losses: dict[str, list[float]], bar) -> None:
+    """Fit DIP_x to y, then DIP_k to the target kernel map (MSE), recording the losses."""
+    for steps, opt, draw, target, key in ((warmup_x, priors.opt_x, priors.x, y, "warmup_x"),
+                                          (warmup_k, priors.opt_k, priors.k, target_k, "warmup_k")):
+        for _ in range(steps):
+            opt.zero_grad(set_to_none=True)
+            loss = F.mse_loss(draw(), target)
+            loss.backward()
+            opt.step()
+            losses[key].append(loss.item())
+            bar.set_postfix_str(f"warm-up {key[-1]} mse {loss.item():.2e}", refresh=False)
+            bar.update()
+
+
+def _joint_step(priors: _Priors, wizard: KernelWizard, y: torch.Tensor, weights: tuple[float, float, float]):
+    """One shared step of both priors on the whole objective; (x, k, data, kernel, prior terms)."""
+    kernel_weight, prior_weight, hyper_alpha = weights
+    priors.opt_x.zero_grad(set_to_none=True)
+    priors.opt_k.zero_grad(set_to_none=True)
+    x, k = priors.x(), priors.k()
+    data = charbonnier(wizard.adapt(x, k), y)
+    k_term, prior = kernel_norm(k), hyper_laplacian(x, hyper_alpha)
+    (data + kernel_weight * k_term + prior_weight * prior).backward()
+    priors.opt_k.step()
+    priors.opt_x.step()
+    return x, k, data, k_term, prior
+
+
+def _alternating_step(priors: _Priors, wizard: KernelWizard, y: torch.Tensor, weights: tuple[float, float, float],
+                      x_last: torch.Tensor | None):
+    """A k step with x fixed (`x_last`, the previous x step's image), then an x step with the updated
+    k fixed; that pair is the recorded iterate: (x, k, data, kernel, prior terms)."""
+    kernel_weight, prior_weight, hyper_alpha = weights
+    priors.opt_k.zero_grad(set_to_none=True)
+    if x_last is None:
+        with torch.no_grad():
+            x_last = priors.x()
+    k = priors.k()
+    k_loss = charbonnier(wizard.adapt(x_last, k), y) + kernel_weight * kernel_norm(k)
+    k_loss.backward()
+    priors.opt_k.step()
+    priors.opt_x.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        k = priors.k()
+        k_term = kernel_norm(k)
+    x = priors.x()
+    data = charbonnier(wizard.adapt(x, k), y)
+    prior = hyper_laplacian(x, hyper_alpha)
+    (data + prior_weight * prior).backward()
+    priors.opt_x.step()
+    return x, k, data, k_term, prior
 
 
 def kernel_map_image(kernel: torch.Tensor, px: int = 6, gap: int = 2) -> np.ndarray:
@@ -337,10 +378,6 @@ def save_kernel_map(path, kernel: torch.Tensor) -> tuple[Path, Path]:
     """Write a kernel map as ``<path>.png`` (``kernel_map_image``) and ``<path>.safetensors``
     (the raw float32 tensor under the key "kernel"); the suffix of ``path`` is replaced.
     Returns the two paths."""
-    from safetensors.torch import save_file
-
-    from ..io import write_image
-
     path = Path(path)
     png, raw = path.with_suffix(".png"), path.with_suffix(".safetensors")
     write_image(png, kernel_map_image(kernel))
@@ -361,8 +398,6 @@ def load_kernel_map(path) -> torch.Tensor:
     elif path.suffix in (".pt", ".pth"):
         k = torch.load(path, map_location="cpu", weights_only=True)
     else:
-        from safetensors.torch import load_file
-
         k = load_file(str(path.with_suffix(".safetensors")))["kernel"]
     k = k.float()
     return k.unsqueeze(0) if k.dim() == 3 else k
@@ -373,20 +408,15 @@ def deblur_file(input_path, out_path, wizard, iters: int = 5000, seed: int = 0, 
     """Blind-deblur one image file and write the result (format from ``out_path``'s extension).
 
     ``wizard``: a ``KernelWizard`` or a checkpoint (our stem or an official ``.pth``, loaded with
-    ``train.kernels.load_kernel_wizard``); ``device`` "auto" | "cpu" | "cuda"... (a given module is
+    ``kernel_space.load.load_kernel_wizard``); ``device`` "auto" | "cpu" | "cuda"... (a given module is
     moved only for an explicit device). With ``save_kernel`` also writes ``<out stem>_kernel.png``
     (visualisation) and ``<out stem>_kernel.safetensors`` (raw map) beside the output. Other keyword
     arguments go to ``blind_deblur``. Returns the written paths, the image first.
     """
-    from ..device import pick_device
-    from ..io import read_image, write_image
-
     if isinstance(wizard, torch.nn.Module):
         if device not in (None, "auto"):
             wizard = wizard.to(pick_device(device))
     else:
-        from ..train.kernels import load_kernel_wizard
-
         wizard = load_kernel_wizard(wizard, device=pick_device(device))
     y = read_image(input_path)
     result = blind_deblur(y, wizard, iters=iters, seed=seed, progress=progress, **kwargs)

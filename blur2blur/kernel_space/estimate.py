@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from blur2blur.simulate.camera import convolve_kernel
+
 GAMMA = 2.2
 
 
@@ -82,8 +84,6 @@ def apply_kernel(img: np.ndarray, kernel: np.ndarray, noise: float = 0.0, rng: n
                  gamma: float = GAMMA) -> np.ndarray:
     """`img` (HxWx3 in [0,1]) blurred by `kernel` in linear light, with Gaussian noise of std `noise`
     (linear light) added, back to display values. Returns float32 HxWx3 in [0,1]."""
-    from blur2blur.simulate.camera import convolve_kernel
-
     lin = np.clip(np.asarray(img, np.float64), 0, 1) ** gamma
     out = convolve_kernel(lin, kernel).astype(np.float64)
     if noise > 0:
@@ -93,8 +93,6 @@ def apply_kernel(img: np.ndarray, kernel: np.ndarray, noise: float = 0.0, rng: n
 
 def residual_noise(sharp: np.ndarray, blurry: np.ndarray, kernel: np.ndarray, gamma: float = GAMMA) -> tuple[float, float]:
     """(noise std, fit PSNR dB) of blurry - sharp * kernel in linear light, away from the border."""
-    from blur2blur.simulate.camera import convolve_kernel
-
     x = np.clip(np.asarray(sharp, np.float64), 0, 1) ** gamma
     y = np.clip(np.asarray(blurry, np.float64), 0, 1) ** gamma
     if x.ndim == 2:

@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from blur2blur.progress import tqdm
 
 from blur2blur.data.datasets import UnpairedCrops
 from blur2blur.io import read_image, to_numpy, to_tensor
 from blur2blur.nets.resnet_classifier import ResNetClassifier
+from blur2blur.progress import tqdm
+from blur2blur.simulate import Camera, load_profile
+from blur2blur.simulate.degradations import linear_motion, rsblur_like
 
 
 def _known(x: torch.Tensor, camera, gen: torch.Generator) -> torch.Tensor:
@@ -30,8 +32,6 @@ def _known(x: torch.Tensor, camera, gen: torch.Generator) -> torch.Tensor:
 
 
 def _other(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    from blur2blur.simulate.degradations import linear_motion, rsblur_like
-
     out = []
     for img in x:
         if float(torch.rand((), generator=gen)) < 0.5:
@@ -47,8 +47,6 @@ def train_blur_classifier(sharp_files: list[Path], known_profile: str = "known",
     """Train the Acc2 classifier on crops of `sharp_files`: half of each batch gets the
     `known_profile` blur (label 1), half other blur (label 0); all get Gaussian grain of a random
     std in [0, 0.03]. Returns the classifier in eval mode."""
-    from blur2blur.simulate import Camera, load_profile
-
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     camera = Camera(load_profile(known_profile))
@@ -76,8 +74,6 @@ def classifier_accuracy(classifier: ResNetClassifier, sharp_files: list[Path], k
     """Balanced accuracy of the Acc2 classifier on held-out images (`sharp_files`, e.g. the test
     set's ground truth, which it never trained on): each blurred once with the known profile and
     once with other blur. Near 0.5 means Acc2 says nothing yet (too few training steps)."""
-    from blur2blur.simulate import Camera, load_profile
-
     gen = torch.Generator().manual_seed(seed)
     camera = Camera(load_profile(known_profile))
     device = next(classifier.parameters()).device

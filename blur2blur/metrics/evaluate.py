@@ -9,9 +9,16 @@ pristine model given (metrics/niqe.py). Lower is better for LPIPS and NIQE.
 
 from __future__ import annotations
 
+import csv
+import importlib.util
+import io
 import math
+import os
 from pathlib import Path
 
+from blur2blur.io import list_images, read_image, to_tensor
+from blur2blur.outputs.files import atomic_write_text
+from blur2blur.progress import tqdm
 from .psnr import psnr
 from .ssim import ssim
 
@@ -88,9 +95,6 @@ def _by_stem(files: list[Path], folder: Path) -> dict[str, Path]:
 def default_niqe_model() -> Path | None:
     """A NIQE pristine model found without downloading: $BLUR2BLUR_NIQE_MODEL, else the
     `niqe_pris_params.npz` inside an installed BasicSR package (located, never imported)."""
-    import importlib.util
-    import os
-
     env = os.environ.get("BLUR2BLUR_NIQE_MODEL")
     if env:
         return Path(env)
@@ -117,10 +121,6 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, lpips=None, niqe_model
     folder has no images, or if two partners differ in size. The result is that of
     :func:`evaluate_arrays`, each row also holding ``pred`` (and ``gt``) paths (str).
     """
-    from blur2blur.progress import tqdm
-
-    from blur2blur.io import list_images, read_image  # imported here to keep the package light
-
     if metrics is None:
         metrics = (DEFAULT_METRICS + (("lpips",) if lpips is not None else ()) if gt_dir is not None else ()) \
             + (("niqe",) if niqe_model is not None else ())
@@ -197,7 +197,6 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, lpips=None, niqe_model
 def _lpips_value(module, pred, gt) -> float:
     import torch
 
-    from blur2blur.io import to_tensor
 
     device = next(module.buffers()).device
     with torch.inference_mode():
@@ -212,11 +211,6 @@ def printable(name) -> str:
 
 def write_csv(results: dict, path) -> None:
     """One row per image and a last row "mean"; columns: name, then each metric (its label)."""
-    import csv
-    import io
-
-    from blur2blur.outputs import atomic_write_text
-
     metrics = results["metrics"]
     buf = io.StringIO()
     writer = csv.writer(buf)

@@ -22,6 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
+from blur2blur.io import write_image
+
 INSTALL_HINT = ("Tesseract OCR is not installed: on Debian or Ubuntu `sudo apt install tesseract-ocr "
                 "tesseract-ocr-eng`, on macOS `brew install tesseract`; or give its path with "
                 "--tesseract PATH")
@@ -80,8 +82,6 @@ def find_tesseract(path: str | os.PathLike | None = None) -> Path:
 def read_text(img: np.ndarray, tesseract: str | os.PathLike | None = None, psm: int = 6, lang: str = "eng") -> str:
     """The text Tesseract reads in an image (HxWx3 float in [0,1]); `psm` 6 = one uniform block
     of text. Runs one `tesseract` process on a temporary PNG."""
-    from blur2blur.io import write_image
-
     exe = find_tesseract(tesseract)
     with tempfile.TemporaryDirectory(prefix="b2b-ocr-") as tmp:
         page = write_image(Path(tmp) / "page.png", img)

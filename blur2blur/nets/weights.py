@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import torch
 import torch.nn as nn
 
-from blur2blur.outputs import as_disk_error, file_mode, raise_for_output, temp_path
+from blur2blur.outputs.files import as_disk_error, file_mode, raise_for_output, temp_path
 
 # Wrapper keys of common checkpoint layouts, tried in this order when no ``key`` is given:
 # BasicSR/NAFNet/Restormer save {'params': sd} (and sometimes 'params_ema' as well: the official

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from blur2blur.io import list_images, no_images_message, read_image, write_image
+from blur2blur.outputs.files import guard_output, output_names
+from blur2blur.progress import tqdm
 from .camera import Camera
 from .profile import CameraProfile
 
@@ -16,10 +19,6 @@ def simulate_path(src, out_dir, profile: str | os.PathLike | CameraProfile = "un
     Image number i (in sorted order) uses seed ``seed + i``; outputs are ``out_dir/<stem>.png``.
     Returns the written paths.
     """
-    from blur2blur.progress import tqdm
-
-    from blur2blur.io import list_images, no_images_message, read_image, write_image
-
     src = Path(src)
     if src.is_dir():
         files = list_images(src)
@@ -29,8 +28,6 @@ def simulate_path(src, out_dir, profile: str | os.PathLike | CameraProfile = "un
         raise FileNotFoundError(f"input {src} does not exist")
     if not files:
         raise ValueError(no_images_message(src))
-    from blur2blur.outputs import guard_output, output_names
-
     out_dir = Path(out_dir)
     guard_output(out_dir, [src, *files], "output folder")
     names = output_names(files)

@@ -18,9 +18,12 @@ from __future__ import annotations
 import math
 
 import kornia
-import numpy as np
 import torch
 import torch.nn.functional as F
+
+from blur2blur.io import to_numpy, to_tensor
+from blur2blur.simulate import Camera, load_profile
+from blur2blur.simulate.kernels import center_kernel_subpixel
 
 SYNTHESES = ("linear", "bsrgan", "rsblur")
 
@@ -35,8 +38,6 @@ def linear_motion(x: torch.Tensor, gen: torch.Generator, max_len: int = 21) -> t
     The kernel is kornia's motion kernel re-centred on its centre of mass
     (`center_kernel_subpixel`): with `direction` != 0 kornia weights the line unevenly, and its
     kernel would shift the blurry image by up to a few pixels against the sharp target."""
-    from blur2blur.simulate.kernels import center_kernel_subpixel
-
     out = []
     for img in x:
         length = 2 * int(torch.randint(1, max_len // 2 + 1, (), generator=gen)) + 1
@@ -76,9 +77,6 @@ def bsrgan_motion(x: torch.Tensor, gen: torch.Generator, max_len: int = 21) -> t
 
 def rsblur_like(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """RSBlur-style synthesis with a random camera per image (see the module doc)."""
-    from blur2blur.io import to_numpy, to_tensor
-    from blur2blur.simulate import Camera, load_profile
-
     out = []
     for img in x:
         p = dict(name="rsblur_random", exposure=_u(gen, 1 / 60, 1 / 15), curviness=_u(gen, 0, 0.8),

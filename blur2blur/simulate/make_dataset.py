@@ -22,6 +22,9 @@ from typing import Sequence
 
 import numpy as np
 
+from blur2blur.io import ImageReadError, image_info, list_images, read_image, write_image
+from blur2blur.outputs.files import atomic_write_text, guard_output
+from blur2blur.progress import tqdm
 from .camera import Camera
 from .profile import CameraProfile
 
@@ -72,8 +75,6 @@ def assign_groups(order: Sequence[int], sizes: dict[str, int]) -> dict[int, str]
 
 
 def _photo_list(photos) -> list[Path]:
-    from blur2blur.io import list_images
-
     if isinstance(photos, (str, os.PathLike)):
         files = list_images(photos)
     else:
@@ -96,8 +97,6 @@ def _unique_stems(files: list[Path]) -> list[str]:
 def _scenes(files: list[Path], tile: int | None, skip_bad: bool = False) -> list[dict]:
     """One dict per scene: photo index, source, stem and box (y, x, h, w) or None. An unreadable
     photo is an error (ImageReadError), or with `skip_bad` a warning."""
-    from blur2blur.io import ImageReadError, image_info
-
     stems = _unique_stems(files)
     scenes = []
     for pi, (f, stem) in enumerate(zip(files, stems)):
@@ -122,8 +121,6 @@ def _scenes(files: list[Path], tile: int | None, skip_bad: bool = False) -> list
 
 
 def _prepare_out(out_root: Path, splits: Sequence[str], overwrite: bool) -> None:
-    from blur2blur.io import list_images
-
     for split in splits:
         d = out_root / split
         existing = list_images(d) if d.is_dir() else []
@@ -156,10 +153,6 @@ def make_dataset(photos, out_root, known: str | os.PathLike | CameraProfile = "k
         skip_bad: skip photos that cannot be read (with a warning naming each) instead of failing.
     Writes PNGs and ``manifest.json`` (source, tile box, profile, seed, flags of every file).
     """
-    from blur2blur.progress import tqdm
-
-    from blur2blur.io import ImageReadError, read_image, write_image
-
     if len(ratio) != 2 or min(ratio) <= 0:
         raise ValueError(f"ratio must be two positive numbers (B, S), got {ratio!r}")
     if not (0 < known_fraction < 1 and 0 < test_fraction < 1 and known_fraction + test_fraction < 1):
@@ -167,8 +160,6 @@ def make_dataset(photos, out_root, known: str | os.PathLike | CameraProfile = "k
                          f"got {known_fraction}, {test_fraction}")
     if tile is not None and int(tile) < 8:
         raise ValueError(f"tile must be at least 8 px, got {tile}")
-    from blur2blur.outputs import atomic_write_text, guard_output
-
     out_root = Path(out_root)
     files = _photo_list(photos)
     guard_output(out_root, ([photos] if isinstance(photos, (str, os.PathLike)) else []) + files, "dataset folder")
@@ -211,11 +202,6 @@ def make_dataset(photos, out_root, known: str | os.PathLike | CameraProfile = "k
 def _render(files, scenes, by_photo, groups, cams, out_root: Path, splits, seed, ratio, known_fraction,
             test_fraction, tile, write_train_gt, progress, skip_bad, written: list[Path]) -> dict:
     """Write every scene's captures (appending each file to `written`) and the manifest."""
-    from blur2blur.progress import tqdm
-
-    from blur2blur.io import ImageReadError, read_image, write_image
-    from blur2blur.outputs import atomic_write_text
-
     # (split, camera, motion, noise, jpeg) written for each group.
     ideal = (False, False, False)
     plans = {"B": [("trainA", "unknown", True, True, True)]

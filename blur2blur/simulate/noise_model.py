@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from blur2blur.outputs import atomic_write_text
+from blur2blur.outputs.files import atomic_write_text
 
 _BLOCK = 8       # px: side of the blocks whose residual spread is measured
 _PERCENTILE = 10  # lowest-spread blocks per intensity level: the flattest, least texture

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from blur2blur.outputs import atomic_write_text
+from blur2blur.outputs.files import atomic_write_text
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 

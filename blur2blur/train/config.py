@@ -1,21 +1,20 @@
-"""Typed training configs with named presets (`cpu-small`, `official`, `paper`).
+"""Typed training configs: one dataclass per recipe (deblurrer, translator, kernel space, unpaired
+GAN baselines), whose defaults are the published recipes; saved as YAML beside every run.
 
-A config is a dataclass; a preset is a dict of field values applied on top of the defaults; any
-field can then be overridden with `key=value` strings (values parsed as YAML, so `lr=1e-4`,
-`enc_blk_nums=[1,1,1,2]`, `tlc=true` all work). The resolved config is saved as YAML beside every
-run so that it can be reproduced.
+Named presets (`cpu-small`, `official`, `paper`, ...) and `make_config` (a preset plus `key=value`
+overrides) are in train/presets.py; the checks of every field in train/config_checks.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from blur2blur.outputs import atomic_write_text
+from blur2blur.outputs.files import atomic_write_text
 
 
 @dataclass
@@ -127,7 +126,7 @@ class TranslatorConfig:
     trainC/trainD with the kernel network `kernel_wizard`, built once), "online" (a fresh transfer
     every step), or "auto" (default): with known pairs, "transfer" when `kernel_wizard` is given,
     else "simulate" when make-dataset recorded their profile, else "estimated"; without, "simulate"
-    with the project's known camera (train/translator.py resolve_k_source).
+    with the project's known camera (blur2blur/known_blur/build.py resolve_k_source).
     Curriculum (paper): per batch, only the `curriculum_order` ("blurriest" or "sharpest")
     fraction of the camera crops, ranked by variance of the Laplacian, is optimised; the fraction
     grows linearly from `curriculum_start` to 1 at iteration `curriculum_until`.
@@ -367,322 +366,7 @@ class UnpairedGANConfig:
         return {"input_nc": 3, "ndf": self.ndf, "n_layers": self.n_layers}
 
 
-PRESETS: dict[type, dict[str, dict[str, Any]]] = {
-    UnpairedGANConfig: {
-        # CycleGAN's published defaults (200 epochs of about 1K images at batch 1).
-        "official": {"amp": "none"},
-        "paper": {},
-        "cpu-small": {"ngf": 16, "n_blocks": 3, "ndf": 32, "n_layers": 2, "crop": 64, "batch": 4,
-                      "iters": 800, "decay_start": 400, "log_every": 50, "save_every": 400},
-        # Three times cpu-small's steps, same networks (`blur2blur bench --preset cpu-medium`).
-        "cpu-medium": {"ngf": 16, "n_blocks": 3, "ndf": 32, "n_layers": 2, "crop": 64, "batch": 4,
-                       "iters": 2400, "decay_start": 1200, "log_every": 100, "save_every": 800},
-    },
-    KernelConfig: {
-        "official": {},
-        "paper": {},
-        "cpu-small": {
-            "nf": 16,
-            "front_RBs": 2,
-            "back_RBs": 2,
-            "kernel_dim": 64,
-            "recon_nf": 16,
-            "crop": 128,
-            "batch": 4,
-            "iters": 1000,
-            "lr": 3e-4,
-            "restart_every": 1000,
-            "log_every": 50,
-            "save_every": 500,
-        },
-    },
-    DeblurrerConfig: {
-        # NAFNet-GoPro width 32 as published (trained in float32).
-        "official": {"amp": "none"},
-        "paper": {},
-        # Seconds-per-hundred-iterations on a 2-core laptop: a small NAFNet on 64 px crops.
-        "cpu-small": {
-            "width": 16,
-            "enc_blk_nums": [1, 1, 2],
-            "middle_blk_num": 1,
-            "dec_blk_nums": [1, 1, 1],
-            "crop": 64,
-            "batch": 8,
-            "iters": 1000,
-            "lr": 2e-3,
-            "grad_clip": 0.5,
-            "log_every": 50,
-            "save_every": 500,
-        },
-        # The shipped deblurrer (blur2blur/weights/, docs/model_card.md): NAFNet width 32 with a
-        # light encoder (5.9M parameters; 1.6 s a 1280x720 frame with bfloat16 on 2 cores) trained
-        # on the fly for the known camera `actioncam` (blur 0-36 px) on 128 px crops: 0.5 s an
-        # iteration on 2 CPU cores with bfloat16. Train with `blur2blur train-deblurrer --preset
-        # shipped --sharp DIR...`; continue from the shipped file with --set continue_from=shipped.
-        "shipped": {
-            "width": 32,
-            "enc_blk_nums": [1, 1, 1, 4],
-            "middle_blk_num": 1,
-            "dec_blk_nums": [1, 1, 1, 1],
-            "camera": "actioncam",
-            "camera_grain": [0.5, 4.0],
-            "camera_jpeg": 0.3,
-            "ema_decay": 0.999,
-            "crop": 128,
-            "batch": 8,
-            "iters": 60_000,
-            "lr": 1e-3,
-            "lr_min": 1e-6,
-            "grad_clip": 0.5,
-            "log_every": 100,
-            "save_every": 1000,
-            "val_every": 1000,
-        },
-        # Between cpu-small and official, for `blur2blur bench --preset cpu-medium` (about four
-        # times cpu-small's compute per deblurrer): a fourth NAFNet level (receptive field for
-        # blurs of ~10-20 px) and 2.5x the steps, on cpu-small's 64 px crops (96 px crops
-        # overfitted the 96 px scenes of the bundled photos: docs/research/bench.md).
-        "cpu-medium": {
-            "width": 16,
-            "enc_blk_nums": [1, 1, 1, 2],
-            "middle_blk_num": 2,
-            "dec_blk_nums": [1, 1, 1, 1],
-            "crop": 64,
-            "batch": 8,
-            "iters": 2500,
-            "lr": 2e-3,
-            "grad_clip": 0.5,
-            "log_every": 100,
-            "save_every": 500,
-        },
-    },
-    TranslatorConfig: {
-        # The published code's training step (float32, D step first, bilinear targets).
-        "official": {"amp": "none"},
-        # Paper main text: vanilla (log) GAN loss, gradient-penalty weight 0.005, batch 16,
-        # 1M iterations with linear decay over the second half, VGG19 perceptual loss averaged
-        # over scales, rotation/flip/colour-jitter augmentation, blur-degree curriculum up to 200K.
-        "paper": {
-            "gan_mode": "vanilla",
-            "lambda_gp": 0.005,
-            "batch": 16,
-            "iters": 1_000_000,
-            "decay_start": 500_000,
-            "perc_arch": "vgg19",
-            "perc_layers": ["relu1_2", "relu2_2", "relu3_4", "relu4_4", "relu5_1"],
-            "perc_layer_weights": [0.2, 0.2, 0.2, 0.2, 0.2],
-            "perc_normalize": True,
-            "rec_scale_reduce": "mean",
-            "curriculum": True,
-            "hflip": 0.5,
-            "vflip": 0.5,
-            "rot90": 0.5,
-            "jitter": 0.5,
-            "k_source": "online",
-        },
-        "cpu-small": {
-            "base_channel": 16,
-            "num_res": 2,
-            "ndf": 32,
-            "n_layers": 2,
-            "crop": 64,
-            "batch": 4,
-            "iters": 800,
-            "decay_start": 400,
-            "vflip": 0.5,
-            "rot90": 0.5,
-            "log_every": 50,
-            "save_every": 400,
-            # K with the camera's own fresh grain (and, in the demo and bench, a known deblurrer
-            # trained with it): +1.5 dB for both the direct deblurrer and Blur2Blur on Kodak24;
-            # T a 5 x 5 convex kernel-prediction head trained by the patch-statistics critic alone
-            # (no GAN, no perceptual term): Blur2Blur +0.7 dB over the direct deblurrer where
-            # every adversarial setting lost (docs/research/demo.md, seventh round)
-            "k_noise": "match",
-            "out_kernel": 5,
-            "kernel_mode": "convex",
-            "lambda_gan": 0.0,
-            "lambda_swd": 1000.0,
-            "lambda_rec": 0.0,
-            # A loss that decreases in every run (issue #19): T(b)'s patches against a bank of all
-            # of K's (the per-batch estimate's noise buried the signal), Adam's first moment
-            # averaged over ~10 steps, an average of T's weights exported (docs/research/demo.md, eighth round)
-            "swd_bank": 32768,
-            "swd_samples": 4096,
-            "betas": [0.9, 0.999],
-            "ema_decay": 0.99,
-        },
-    },
-}
-# cpu-medium's translator: cpu-small's recipe on 96 px crops for 1200 steps.
-PRESETS[TranslatorConfig]["cpu-medium"] = {**PRESETS[TranslatorConfig]["cpu-small"], "crop": 96, "iters": 1200,
-                                           "decay_start": 600, "log_every": 100, "save_every": 400}
-
-
-def make_config(cls: type, preset: str = "official", overrides: list[str] | dict | None = None):
-    """Build a config of dataclass `cls` from a named preset plus overrides.
-
-    `overrides` is a dict or a list of `key=value` strings. Unknown presets or fields raise a
-    ValueError naming the valid ones.
-    """
-    presets = PRESETS[cls]
-    if preset not in presets:
-        raise ValueError(f"unknown preset {preset!r} for {cls.__name__}; choose from {sorted(presets)}")
-    values = dict(presets[preset])
-    values.update(parse_overrides(overrides))
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; valid fields: {sorted(names)}")
-    return validate_config(cls(**values))
-
-
-# Allowed values of the enumerated fields (any config class that has the field).
-CHOICES: dict[str, tuple[str, ...]] = {
-    "amp": ("auto", "bf16", "none"),
-    "gan_mode": ("vanilla", "hinge", "lsgan", "wgan"),
-    "gan_scale_reduce": ("mean", "sum"),
-    "rec_scale_reduce": ("mean", "sum"),
-    "perc_arch": ("vgg16", "vgg19"),
-    "curriculum_order": ("blurriest", "sharpest"),
-    "update_order": ("d_first", "g_first"),
-    "rec_target_resize": ("bilinear", "nearest"),
-    "k_source": ("auto", "simulate", "known", "estimated", "transfer", "online"),
-    "k_noise": ("none", "match"),
-    "kernel_mode": ("convex", "residual"),
-    "val_keep": ("best", "last"),
-    "synthesis": ("", "linear", "bsrgan", "rsblur"),
-    "method": ("cyclegan", "dualgan"),
-}
-NET_CHOICES = {"DeblurrerConfig": ("nafnet", "restormer"), "TranslatorConfig": ("mimo_unet", "unet", "nafnet")}
-# Lower bounds of numeric fields (inclusive unless listed in _OPEN): counts >= 1, others >= 0.
-_AT_LEAST_ONE = {"iters", "save_every", "log_every", "batch", "crop", "width", "base_channel", "ndf", "n_layers",
-                 "ngf", "n_critic",
-                 "levels", "k_variants", "nf", "kernel_dim", "recon_nf", "restart_every", "swd_patch",
-                 "swd_projections", "d_steps", "restormer_dim", "val_crop"}
-_OPEN = {"lr", "init_gain", "adam_eps", "charbonnier_eps"}  # > 0
-_UNIT = {"hflip", "vflip", "rot90", "jitter", "curriculum_start"}  # in [0, 1]
-_BELOW_ONE = {"val_fraction", "val_margin"}  # in [0, 1)
-
-
-class ConfigError(ValueError):
-    """A config field has a value of the wrong type or outside its range; names field and value."""
-
-
-def _coerce(cls_name: str, name: str, kind: str, value):
-    """`value` checked (and, for whole floats and numbers given to text fields, converted) against
-    the annotation `kind` of the field."""
-    def bad(expected: str):
-        return ConfigError(f"invalid {cls_name} field {name}={value!r}: expected {expected}")
-
-    def as_int(v):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not v.is_integer()):
-            raise bad("a whole number")
-        return int(v)
-
-    def as_float(v):
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise bad("a number")
-        return float(v)
-
-    if kind == "int":
-        return as_int(value)
-    if kind == "float":
-        return as_float(value)
-    if kind == "float | None":
-        return None if value is None else as_float(value)
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise bad("true or false")
-        return value
-    if kind == "str":
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            choices = CHOICES.get(name)
-            raise bad(f"one of {', '.join(c or repr(c) for c in choices)}" if choices else "a text value"
-                      + (" (YAML reads yes/no/on/off as true/false)" if isinstance(value, bool) else ""))
-        return str(value)
-    if kind.startswith("list["):
-        if not isinstance(value, (list, tuple)):
-            raise bad(f"a list such as [1, 2] ({kind})")
-        item = kind[5:-1]
-        conv = {"int": as_int, "float": as_float, "str": lambda v: str(v)}[item]
-        return [conv(v) for v in value]
-    return value
-
-
-def validate_config(cfg):
-    """Check every field of `cfg` for type, range, allowed values and consistency; return `cfg`
-    with whole floats made ints (`iters=1e5`). Raises ConfigError naming the field and value."""
-    name = type(cfg).__name__
-    hints = {f.name: str(f.type) for f in fields(cfg)}
-    for field_name, kind in hints.items():
-        setattr(cfg, field_name, _coerce(name, field_name, kind, getattr(cfg, field_name)))
-
-    def check(ok: bool, field_name: str, expected: str):
-        if not ok:
-            raise ConfigError(f"invalid {name} field {field_name}={getattr(cfg, field_name)!r}: {expected}")
-
-    for field_name in hints:
-        v = getattr(cfg, field_name)
-        if field_name in CHOICES:
-            check(v in CHOICES[field_name], field_name, f"choose one of {', '.join(CHOICES[field_name])}")
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            if field_name in _AT_LEAST_ONE:
-                check(v >= 1, field_name, "must be at least 1")
-            elif field_name in _OPEN:
-                check(v > 0, field_name, "must be greater than 0")
-            elif field_name in _UNIT:
-                check(0 <= v <= 1, field_name, "must be in [0, 1]")
-            elif field_name == "ema_decay" or field_name in _BELOW_ONE:
-                check(0 <= v < 1, field_name, "must be in [0, 1)")
-            else:
-                check(v >= 0, field_name, "must not be negative")
-        elif isinstance(v, list) and field_name.endswith(("blk_nums", "blocks", "heads")):
-            check(len(v) > 0 and all(x >= (1 if field_name.endswith("heads") else 0) for x in v),
-                  field_name, "must be a non-empty list of non-negative whole numbers")
-    if hasattr(cfg, "net"):
-        check(cfg.net in NET_CHOICES.get(name, (cfg.net,)), "net", f"choose one of {', '.join(NET_CHOICES.get(name, ()))}")
-    if hasattr(cfg, "betas"):
-        check(len(cfg.betas) == 2 and all(0 <= b < 1 for b in cfg.betas), "betas", "must be two numbers in [0, 1)")
-    if hasattr(cfg, "enc_blk_nums"):
-        check(len(cfg.enc_blk_nums) == len(cfg.dec_blk_nums), "dec_blk_nums",
-              f"must have as many levels as enc_blk_nums ({len(cfg.enc_blk_nums)})")
-    if hasattr(cfg, "restormer_blocks"):
-        check(len(cfg.restormer_blocks) == 4 and len(cfg.restormer_heads) == 4, "restormer_blocks",
-              "Restormer needs 4 levels of blocks and of heads")
-        check(all((cfg.restormer_dim * 2 ** i) % h == 0 for i, h in enumerate(cfg.restormer_heads)),
-              "restormer_heads", f"level i has restormer_dim * 2^i channels ({cfg.restormer_dim} at level 0), "
-              "which must be divisible by its number of heads")
-    if hasattr(cfg, "perc_layers"):
-        check(len(cfg.perc_layers) == len(cfg.perc_layer_weights), "perc_layer_weights",
-              f"needs one weight per layer of perc_layers ({len(cfg.perc_layers)})")
-    return cfg
-
-
-def parse_overrides(overrides: list[str] | dict | None) -> dict[str, Any]:
-    """`["lr=1e-4", "tlc=true"]` -> `{"lr": 0.0001, "tlc": True}` (values parsed as YAML)."""
-    if not overrides:
-        return {}
-    if isinstance(overrides, dict):
-        return dict(overrides)
-    out: dict[str, Any] = {}
-    for item in overrides:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} is not of the form key=value")
-        key, value = item.split("=", 1)
-        out[key.strip()] = _parse_value(value)
-    return out
-
-
-def _parse_value(text: str) -> Any:
-    """YAML scalar/list parsing, plus `1e-4`-style floats that YAML 1.1 reads as strings."""
-    value = yaml.safe_load(text)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
+CONFIG_CLASSES = (DeblurrerConfig, TranslatorConfig, KernelConfig, UnpairedGANConfig)
 
 
 def save_config(cfg, path: str | Path, preset: str | None = None) -> None:
@@ -695,5 +379,5 @@ def save_config(cfg, path: str | Path, preset: str | None = None) -> None:
 def load_config(path: str | Path):
     """Read a config written by `save_config`."""
     data = yaml.safe_load(Path(path).read_text())
-    cls = {c.__name__: c for c in PRESETS}[data["kind"]]
+    cls = {c.__name__: c for c in CONFIG_CLASSES}[data["kind"]]
     return cls(**data["config"])

@@ -1,6 +1,7 @@
 """Curriculum by blur degree (Blur2Blur paper): optimise part of each batch first, then all of it.
 
-The blur degree of an image is the variance of its Laplacian response (lower = blurrier). Early in
+The blur degree of an image is the variance of its Laplacian response (lower = blurrier;
+metrics/blur_degree.py). Early in
 training only a fraction of each batch (the blurriest or the sharpest crops) is optimised; the
 fraction grows linearly to the whole batch at a given iteration.
 """
@@ -10,20 +11,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
-
-_LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
-
-
-def blur_degree(x: torch.Tensor) -> torch.Tensor:
-    """Variance of the Laplacian of the luma of each NCHW image in [0,1] -> N values.
-
-    Lower means blurrier (fewer edges survive). Valid convolution, so borders do not count.
-    """
-    luma = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
-    kernel = _LAPLACIAN.to(x.device, x.dtype).view(1, 1, 3, 3)
-    return F.conv2d(luma, kernel).flatten(1).var(dim=1)
-
 
 def curriculum_fraction(iteration: int, start: float, until: int) -> float:
     """Fraction of the batch optimised at `iteration` (0-based): `start` growing linearly to 1."""

@@ -13,29 +13,23 @@ from pathlib import Path
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from blur2blur.data.datasets import PairedCrops, UnpairedCrops
-from blur2blur.data.layout import pair_by_stem
+from blur2blur.data.datasets import PairedCrops, UnpairedCrops, random_crop_pad
+from blur2blur.data.layout import paired_files
 from blur2blur.data.sampling import mix_seed
 from blur2blur.device import seed_everything
+from blur2blur.io import list_images, read_image
 from blur2blur.losses.pixel import psnr_loss
+from blur2blur.metrics.psnr import psnr
 from blur2blur.nets import build_network
-from blur2blur.nets.weights import save_model
-from blur2blur.simulate.noise_model import NoiseCurve
+from blur2blur.nets.weights import load_weights, read_model_meta, save_model
 from blur2blur.perf import autocast, channels_last_ok, resolve_amp, to_channels_last
+from blur2blur.pretrained import shipped_stem
+from blur2blur.simulate.degradations import synthesize
+from blur2blur.simulate.noise_model import NoiseCurve
+from blur2blur.simulate.online import OnlineCamera
 from blur2blur.train.config import DeblurrerConfig
 from blur2blur.train.distributed import DistInfo, average_gradients, broadcast_module, setup
 from blur2blur.train.loop import Recipe, run_training
-
-
-def paired_files(blur_dir: str | Path, sharp_dir: str | Path) -> list[tuple[Path, Path]]:
-    """Blurry/sharp pairs matched by file stem; unmatched files are an error naming them."""
-    pairs, only_blur, only_sharp = pair_by_stem(blur_dir, sharp_dir)
-    if only_blur or only_sharp:
-        names = [p.name for p in only_blur] + [p.name for p in only_sharp]
-        raise ValueError(f"files without a partner in {blur_dir} / {sharp_dir}: {names[:10]}")
-    if not pairs:
-        raise ValueError(f"no blurry/sharp pairs found in {blur_dir} and {sharp_dir}")
-    return pairs
 
 
 class DeblurrerTrainer:
@@ -114,8 +108,6 @@ class DeblurrerRecipe(Recipe):
         seed_everything(cfg.seed)
         self.online = None
         if cfg.camera:
-            from blur2blur.simulate.online import OnlineCamera
-
             self.online = OnlineCamera(cfg.camera, grain=tuple(cfg.camera_grain), jpeg=(cfg.camera_jpeg, 60))
             self.dataset = UnpairedCrops(sharp, cfg.crop + 2 * self.online.margin, augment=cfg.augment)
         elif cfg.synthesis:
@@ -150,11 +142,7 @@ class DeblurrerRecipe(Recipe):
         source = self.cfg.init or self.cfg.continue_from
         if not source:
             return 0
-        from blur2blur.nets.weights import load_weights, read_model_meta
-
         if source == "shipped":
-            from blur2blur.pretrained import shipped_stem
-
             source = str(shipped_stem())
         meta = read_model_meta(source)
         if meta.get("network") != self.cfg.net or meta.get("kwargs") != self.cfg.net_kwargs():
@@ -179,8 +167,6 @@ class DeblurrerRecipe(Recipe):
             blur, sharp = self.online.batch(batch["image"], gen)
             return self.trainer.step(blur.to(dev), sharp.to(dev), iteration)
         if self.cfg.synthesis:
-            from blur2blur.simulate.degradations import synthesize
-
             gen = torch.Generator().manual_seed(mix_seed(self.cfg.seed, 17, iteration, self.info.rank))
             sharp = batch["image"]
             return self.trainer.step(synthesize(self.cfg.synthesis, sharp, gen).to(dev), sharp.to(dev), iteration)
@@ -190,11 +176,7 @@ class DeblurrerRecipe(Recipe):
         """PSNR (dB) of the blurry input and of the output on `cfg.val_dir` under `cfg.camera`."""
         if not (self.cfg.val_dir and self.online is not None):
             return {}
-        from blur2blur.metrics.psnr import psnr
-
         if self._val is None:  # (the camera itself: no extra grain or JPEG)
-            from blur2blur.simulate.online import OnlineCamera
-
             self._val = validation_pairs(OnlineCamera(self.cfg.camera), self.cfg.val_dir, self.cfg.val_crop)
         blur, sharp = self._val
         model = self.trainer.exported
@@ -230,9 +212,6 @@ class DeblurrerRecipe(Recipe):
 def validation_pairs(online, folder: str | Path, crop: int, seed: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
     """(blurry, sharp) NCHW batches: the central `crop` px of each photo of `folder` (reflect-padded
     when smaller) blurred by the OnlineCamera `online`, photo i with seed `seed + i`."""
-    from blur2blur.data.datasets import random_crop_pad
-    from blur2blur.io import list_images, read_image
-
     files = list_images(folder)
     if not files:
         raise ValueError(f"val_dir {folder}: no images")
@@ -268,8 +247,6 @@ def train_deblurrer(
     """
     info = setup(device)
     if cfg.camera or cfg.synthesis:
-        from blur2blur.io import list_images
-
         folders = list(sharp_dir) if isinstance(sharp_dir, (list, tuple)) else [sharp_dir]
         sharp = [f for folder in folders for f in list_images(folder)]
         if not sharp:

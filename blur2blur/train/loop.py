@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from blur2blur.progress import tqdm
 
 from blur2blur.data.sampling import SeededBatches
+from blur2blur.outputs.files import remove_stale_temps
+from blur2blur.outputs.run_folder import RunFolderError, RunLock
+from blur2blur.progress import tqdm
 from blur2blur.train.config import save_config
 from blur2blur.train.distributed import DistInfo, barrier, mean_across
 from blur2blur.train.logger import RunLogger
-from blur2blur.outputs import remove_stale_temps
-from blur2blur.train.run_folder import RunFolderError, RunLock, prepare_run_folder
-from blur2blur.train.state import load_latest_state, save_state, set_rng_states
+from blur2blur.train.run_setup import prepare_run_folder
+from blur2blur.train.state import load_latest_state, save_state, set_rng_states, state_files
 
 
 class Recipe:
@@ -84,7 +85,7 @@ def run_training(recipe: Recipe, cfg, out_dir: str | Path, preset: str | None, i
                  resume: bool = False, progress: bool = True, overwrite: bool = False) -> Path:
     """Run `recipe` for `cfg.iters` iterations; return the exported checkpoint path stem.
 
-    `out_dir` is owned by the run (train/run_folder.py): a folder that already holds a run is
+    `out_dir` is owned by the run (train/run_setup.py, outputs/run_folder.py): a folder that already holds a run is
     refused unless `resume` (the saved config must match, see RESUMABLE) or `overwrite` (deletes
     that run's files first), and a lock keeps other processes out while this one trains.
     With `resume`, continue from the newest loadable `out_dir/checkpoints/state_*.pt` (networks,
@@ -200,7 +201,5 @@ def _load(recipe: Recipe, state: dict) -> None:
 
 
 def _newest(ckpt_dir: Path) -> Path | None:
-    from blur2blur.train.state import state_files
-
     files = state_files(ckpt_dir)
     return files[-1] if files else None

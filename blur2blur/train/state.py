@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from blur2blur.outputs import as_disk_error, raise_for_output, temp_path
-
-STATE_PATTERN = re.compile(r"^state_(\d{8})\.pt$")
-
+from blur2blur.outputs.files import as_disk_error, raise_for_output, temp_path
+from blur2blur.outputs.run_folder import state_files
 
 def rng_states() -> dict:
     """Python, NumPy, torch CPU (and CUDA) RNG states in a weights_only-loadable form."""
@@ -75,14 +72,6 @@ def save_state(ckpt_dir: str | Path, iteration: int, state: dict, keep: int = 2)
     for old in state_files(ckpt_dir)[:-keep]:
         old.unlink(missing_ok=True)
     return path
-
-
-def state_files(ckpt_dir: str | Path) -> list[Path]:
-    """State files of a run, oldest first."""
-    ckpt_dir = Path(ckpt_dir)
-    if not ckpt_dir.is_dir():
-        return []
-    return sorted(p for p in ckpt_dir.iterdir() if STATE_PATTERN.match(p.name))
 
 
 def load_latest_state(ckpt_dir: str | Path, map_location="cpu") -> dict | None:

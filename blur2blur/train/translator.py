@@ -1,9 +1,8 @@
-"""Recipe: train the blur translator T (camera blur B -> known blur K) adversarially.
+"""Recipe: train the blur translator T (camera blur B -> known blur K) on a dataset layout.
 
-T maps a camera's blurry crop b to three scales; a PatchGAN D (one shared by the scales, or one
-per scale) tells crops of the known-blur set K (real, resized to each scale) from T(b) (fake); a
-perceptual loss keeps each output close in content to b at the same scale; a gradient penalty
-regularises D. Every choice comes from a `TranslatorConfig` (see its presets).
+The recipe composes the trainer (train/translator_trainer.py: networks, losses, one step), the
+camera's blurry crops B, the known-blur set K (blur2blur.known_blur: stored or online) and the
+held-out check that decides what is exported (train/translator_check.py).
 """
 
 from __future__ import annotations
@@ -14,78 +13,26 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from blur2blur.data.augment import Augment
 from blur2blur.data.datasets import UnpairedCrops
 from blur2blur.data.holdout import holdout_split
 from blur2blur.data.sampling import SeededBatches, mix_seed
 from blur2blur.device import seed_everything
-from blur2blur.io import list_images, no_images_message
-from blur2blur.losses.gan import gan_loss_d, gan_loss_g, gradient_penalty
-from blur2blur.losses.patch_swd import PatchBank, patch_swd
+from blur2blur.io import images_in, list_images
+from blur2blur.kernel_space.load import load_kernel_wizard
+from blur2blur.known_blur.build import build_known_set, online_known_blur, resolve_k_source
+from blur2blur.losses.patch_swd import PatchBank
 from blur2blur.losses.perceptual import PerceptualLoss
-from blur2blur.losses.pixel import l1, lowpass_l1
-from blur2blur.nets import build_network
 from blur2blur.nets.identity import IdentityTranslator
-from blur2blur.nets.patchgan import init_weights
 from blur2blur.nets.weights import save_model
-from blur2blur.outputs import atomic_write_text
-from blur2blur.perf import autocast, channels_last_ok, resolve_amp, to_channels_last
+from blur2blur.outputs.files import atomic_write_text
 from blur2blur.train.config import TranslatorConfig
-from blur2blur.train.curriculum import blur_degree, curriculum_fraction, select_fraction
-from blur2blur.train.distributed import DistInfo, average_gradients, broadcast_module, setup
-from blur2blur.train.image_pool import ImagePool
+from blur2blur.train.distributed import DistInfo, barrier, setup
 from blur2blur.train.loop import Recipe, run_training
-from blur2blur.train.translator_check import TranslatorCheck
-
-# Config `net` -> registered network name (each returns [quarter, half, full]).
-TRANSLATOR_NETS = {"mimo_unet": "mimo_unet", "unet": "unet", "nafnet": "nafnet_3scales"}
-
-
-def images_in(folder: str | Path, what: str) -> list[Path]:
-    files = list_images(folder)
-    if not files:
-        raise ValueError(no_images_message(folder, f"images for {what}"))
-    return files
-
-
-def _set_requires_grad(net: nn.Module, flag: bool) -> None:
-    for p in net.parameters():
-        p.requires_grad_(flag)
-
-
-def linear_decay(iters: int, decay_start: int):
-    """LR factor for scheduler step s: 1 until `decay_start`, then linear to 0 at `iters`."""
-    span = max(1, iters - decay_start)
-
-    def factor(step: int) -> float:
-        return 1.0 if step < decay_start else max(0.0, (iters - step) / span)
-
-    return factor
-
-
-# Output convolutions of each translator net (residual heads): zeroed by `identity_init`.
-OUTPUT_HEADS = {"mimo_unet": ("ConvsOut.0", "ConvsOut.1", "feat_extract.5"),
-                "unet": ("heads.0", "heads.1", "heads.2"), "nafnet": ("net.ending",)}
-
-
-def zero_output_heads(T: nn.Module, net: str) -> None:
-    """Zero the weights and biases of T's output convolutions: every scale's output then equals
-    its input (T starts as the identity) while the gradients of those convolutions are not zero."""
-    for name in OUTPUT_HEADS[net]:
-        for p in T.get_submodule(name).parameters():
-            nn.init.zeros_(p)
-
-
-def resize_like(x: torch.Tensor, ref: torch.Tensor, mode: str) -> torch.Tensor:
-    """Resize NCHW `x` to the spatial size of `ref` (identity when already equal)."""
-    if x.shape[-2:] == ref.shape[-2:]:
-        return x
-    if mode == "nearest":
-        return F.interpolate(x, size=ref.shape[-2:], mode="nearest")
-    return F.interpolate(x, size=ref.shape[-2:], mode=mode, align_corners=False)
+from blur2blur.train.run_setup import prepare_run_folder
+from blur2blur.train.translator_check import TranslatorCheck, decide_export, report_decision
+from blur2blur.train.translator_trainer import TRANSLATOR_NETS, TranslatorTrainer
 
 
 # The translator check holds out at most this many files of B and of K; the patch bank reads at
@@ -100,232 +47,6 @@ def _spread(files: list[Path] | None, n: int) -> list[Path]:
     if len(files) <= n:
         return files
     return [files[i * len(files) // n] for i in range(n)]
-
-
-def _report(summary: dict, decision: dict, out_dir: Path) -> None:
-    """Say at the end of training what the held-out check found, plainly."""
-    level = summary["k_level"]
-    floor = f"; two samples of K differ by {level:.3g}" if level is not None else ""
-    if decision["beats_identity"]:
-        gain = 1 - decision["score"] / decision["identity"]
-        print(f"translator check: T brings the held-out camera images {gain:.0%} closer to the held-out "
-              f"known blur than they are ({decision['score']:.3g} against {decision['identity']:.3g}{floor}); "
-              f"exported the weights of iteration {decision['iteration']} ({out_dir / 'translator_check.json'})")
-        return
-    advice = ("train longer or with another seed, give a known-blur set closer to the known deblurrer's "
-              "training inputs (k_source=known takes the known domain's own blurry images), and check that "
-              "the camera's blurry images and K differ in blur at all")
-    if decision["exported"] == "identity":
-        warnings.warn(f"translator check: the translator did not learn: at best it leaves the held-out camera "
-                      f"images as far from the known blur as they are ({decision['score']:.3g} against "
-                      f"{decision['identity']:.3g}{floor}), so the exported translator is the identity (Blur2Blur "
-                      f"is then the known deblurrer applied directly; the trained weights are "
-                      f"{out_dir / 'translator_rejected'}.*). To do better: {advice}", stacklevel=2)
-    else:
-        warnings.warn(f"translator check: the translator does not beat the identity ({decision['score']:.3g} "
-                      f"against {decision['identity']:.3g}{floor}) and was exported anyway "
-                      f"(identity_fallback=false); it may make images worse. To do better: {advice}",
-                      stacklevel=2)
-
-
-class TranslatorTrainer:
-    """T, D, losses and optimisers; `step(b, k)` runs one D and one T update on NCHW batches.
-
-    `gp_alpha` (optional, one value per sample of `b`) fixes the gradient-penalty mixing weights;
-    `info` averages gradients across processes under torchrun.
-    """
-
-    def __init__(self, cfg: TranslatorConfig, device: torch.device, info: DistInfo | None = None):
-        if cfg.net not in TRANSLATOR_NETS:
-            raise ValueError(f"translator net must be one of {sorted(TRANSLATOR_NETS)}, got {cfg.net!r}")
-        if not 0 <= cfg.d_warmup < cfg.iters:
-            raise ValueError(f"d_warmup must be in [0, iters={cfg.iters}), got {cfg.d_warmup}")
-        if cfg.curriculum_order not in ("blurriest", "sharpest"):
-            raise ValueError(f"curriculum_order must be blurriest or sharpest, got {cfg.curriculum_order!r}")
-        if cfg.update_order not in ("d_first", "g_first"):
-            raise ValueError(f"update_order must be d_first or g_first, got {cfg.update_order!r}")
-        if cfg.rec_target_resize not in ("bilinear", "nearest"):
-            raise ValueError(f"rec_target_resize must be bilinear or nearest, got {cfg.rec_target_resize!r}")
-        if cfg.d_steps < 1 or cfg.pool_size < 0:
-            raise ValueError(f"d_steps must be >= 1 and pool_size >= 0, got {cfg.d_steps} and {cfg.pool_size}")
-        if cfg.identity_init and cfg.out_kernel:
-            raise ValueError("identity_init needs the residual output heads (out_kernel=0)")
-        if cfg.lambda_gan == 0 and cfg.lambda_swd == 0:
-            raise ValueError("with lambda_gan=0 the translator needs another critic: set lambda_swd > 0")
-        if cfg.lambda_swd < 0 or cfg.swd_patch < 2 or cfg.swd_projections < 1:
-            raise ValueError(f"need lambda_swd >= 0, swd_patch >= 2 and swd_projections >= 1, got "
-                             f"{cfg.lambda_swd}, {cfg.swd_patch} and {cfg.swd_projections}")
-        self.cfg, self.device = cfg, device
-        self.bf16 = resolve_amp(cfg.amp, device)
-        self.channels_last = bool(cfg.channels_last) and channels_last_ok(device)
-        self.info = info or DistInfo(device=device)
-        self.T = build_network(TRANSLATOR_NETS[cfg.net], **cfg.net_kwargs()).to(device)
-        n_disc = 3 if cfg.disc_per_scale else 1
-        self.Ds = nn.ModuleList(build_network("patchgan", **cfg.disc_kwargs()) for _ in range(n_disc)).to(device)
-        init_weights(self.T, cfg.init_gain)
-        init_weights(self.Ds, cfg.init_gain)
-        if cfg.identity_init:
-            zero_output_heads(self.T, cfg.net)
-        self.pool = ImagePool(cfg.pool_size, seed=mix_seed(cfg.seed, 7))
-        self.known_bank: PatchBank | None = None  # (set by the recipe when cfg.swd_bank > 0)
-        to_channels_last(self.T, self.channels_last)
-        to_channels_last(self.Ds, self.channels_last)
-        broadcast_module(self.T, self.info)
-        broadcast_module(self.Ds, self.info)
-        if not 0.0 <= cfg.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
-        self.T_ema = (AveragedModel(self.T, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
-                      if cfg.ema_decay > 0 else None)
-        self.perc = PerceptualLoss(
-            arch=cfg.perc_arch,
-            layers=tuple(cfg.perc_layers),
-            layer_weights=tuple(cfg.perc_layer_weights),
-            weights=cfg.perc_weights,
-            normalize=cfg.perc_normalize,
-            per_element=cfg.perc_per_element,
-        ).to(device)
-        to_channels_last(self.perc, self.channels_last)
-        betas = tuple(cfg.betas)
-        self.opt_t = torch.optim.Adam(self.T.parameters(), lr=cfg.lr, betas=betas, eps=cfg.adam_eps)
-        lr_d = cfg.lr if cfg.lr_d is None else cfg.lr_d
-        self.opt_d = torch.optim.Adam(self.Ds.parameters(), lr=lr_d, betas=betas, eps=cfg.adam_eps)
-        decay = linear_decay(cfg.iters, cfg.decay_start)
-        self.sched_t = torch.optim.lr_scheduler.LambdaLR(self.opt_t, decay)
-        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, decay)
-
-    @property
-    def D(self) -> nn.Module:
-        """The shared discriminator (or the full-resolution one when there is one per scale)."""
-        return self.Ds[-1]
-
-    def _disc(self, scale: int) -> nn.Module:
-        return self.Ds[scale] if len(self.Ds) == 3 else self.Ds[0]
-
-    def step(self, b: torch.Tensor, k: torch.Tensor, iteration: int = 0,
-             gp_alpha: torch.Tensor | None = None) -> dict[str, float]:
-        """One iteration. `b`: camera blurry crops; `k`: known-blur crops (NCHW in [0,1]).
-
-        T runs once; with `update_order` "d_first" (published) D is updated on its detached outputs
-        and T then steps against the updated D; with "g_first" T steps against the old D first."""
-        cfg = self.cfg
-        fraction = 1.0
-        if cfg.curriculum:
-            fraction = curriculum_fraction(iteration, cfg.curriculum_start, cfg.curriculum_until)
-            keep = select_fraction(blur_degree(b), fraction, blurriest=cfg.curriculum_order == "blurriest")
-            b = b[keep]
-        b, k = to_channels_last(b, self.channels_last), to_channels_last(k, self.channels_last)
-        self.T.train()
-        warmup = iteration < cfg.d_warmup  # (D only: T's step is skipped while D warms up)
-        with autocast(self.bf16, self.device), torch.set_grad_enabled(not warmup):
-            outs = [o.float() for o in self.T(b)]
-        reals = [resize_like(k, o, "bilinear") for o in outs]
-        zero = torch.zeros((), device=b.device)
-        g_logs = {"g_total": zero, "g_gan": zero, "rec": zero, "lowpass": zero, "idt": zero, "swd": zero}
-        if cfg.update_order == "d_first":
-            d_logs = self._d_steps(outs, reals, gp_alpha)
-            if not warmup:
-                g_logs = self._g_step(b, k, outs, reals, iteration)
-        else:
-            if not warmup:
-                g_logs = self._g_step(b, k, outs, reals, iteration)
-            d_logs = self._d_steps(outs, reals, gp_alpha)
-        with warnings.catch_warnings():  # (T's schedule counts D's warm-up, D's runs with lambda_gan=0)
-            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
-            self.sched_t.step()
-            self.sched_d.step()
-        self._last = (b[:4].detach(), outs[-1][:4].detach(), k[:4].detach())
-        logs = {
-            "loss/g_total": g_logs["g_total"].item(),
-            "loss/g_gan": g_logs["g_gan"].item(),
-            "loss/rec": g_logs["rec"].item(),
-            "loss/d_gan": d_logs["d_gan"].item(),
-            "loss/gp": d_logs["gp"].item(),
-            "curriculum/fraction": fraction,
-            "train/lr": self.sched_t.get_last_lr()[0],
-        }
-        if cfg.lambda_lowpass > 0:  # (only then: the progress bar shows every loss key)
-            logs["loss/lowpass"] = g_logs["lowpass"].item()
-        if cfg.lambda_idt > 0:
-            logs["loss/idt"] = g_logs["idt"].item()
-        if cfg.lambda_swd > 0:
-            logs["loss/swd"] = g_logs["swd"].item()
-        return logs
-
-    def _g_step(self, b, k, outs, reals, iteration: int) -> dict[str, torch.Tensor]:
-        """T's update: fool D at every scale, stay close in content to the input at that scale."""
-        cfg = self.cfg
-        zero = torch.zeros((), device=b.device)
-        rec = lowpass = idt = swd = g_gan = zero
-        g_loss = zero
-        if cfg.lambda_gan > 0:
-            _set_requires_grad(self.Ds, False)
-            with autocast(self.bf16, self.device):
-                fake_logits = [self._disc(i)(o).float() for i, o in enumerate(outs)]
-            g_gan = gan_loss_g(fake_logits, cfg.gan_mode, reduce=cfg.gan_scale_reduce)
-            g_loss = cfg.lambda_gan * g_gan
-        if cfg.lambda_rec > 0:  # (the VGG passes are most of a step's cost; skipped at weight 0)
-            inputs = [resize_like(b, o, cfg.rec_target_resize) for o in outs]
-            with autocast(self.bf16, self.device):  # (the L1 of the features is float32)
-                rec_terms = torch.stack([self.perc(o, x) for o, x in zip(outs, inputs)])
-            rec = rec_terms.sum() if cfg.rec_scale_reduce == "sum" else rec_terms.mean()
-            g_loss = g_loss + cfg.lambda_rec * rec
-        if cfg.lambda_lowpass > 0:
-            lowpass = lowpass_l1(outs[-1], b, cfg.lowpass_factor)
-            g_loss = g_loss + cfg.lambda_lowpass * lowpass
-        if cfg.lambda_idt > 0:  # T(k) = k: a known-blur image needs no translation
-            with autocast(self.bf16, self.device):
-                outs_k = [o.float() for o in self.T(k)]
-            idt = torch.stack([l1(o, r) for o, r in zip(outs_k, reals)]).mean()
-            g_loss = g_loss + cfg.lambda_idt * idt
-        if cfg.lambda_swd > 0:  # T(b)'s local patch statistics against K's (float32)
-            gen = torch.Generator().manual_seed(mix_seed(cfg.seed, 11, iteration))
-            samples = cfg.swd_samples or None  # (0: every patch of T(b))
-            if self.known_bank is not None:  # against the statistics of all of K
-                swd = self.known_bank.distance(outs[-1], cfg.swd_projections, samples, gen)
-            else:  # against this step's K crops
-                swd = patch_swd(outs[-1], k, cfg.swd_patch, cfg.swd_projections, samples=samples, generator=gen,
-                                ref_samples=-1 if samples else None)
-            g_loss = g_loss + cfg.lambda_swd * swd
-        self.opt_t.zero_grad(set_to_none=True)
-        g_loss.backward()
-        _set_requires_grad(self.Ds, True)
-        average_gradients(self.T, self.info)
-        self.opt_t.step()
-        if self.T_ema is not None:
-            self.T_ema.update_parameters(self.T)
-        return {"g_total": g_loss, "g_gan": g_gan, "rec": rec, "lowpass": lowpass, "idt": idt, "swd": swd}
-
-    def _d_steps(self, outs, reals, gp_alpha) -> dict[str, torch.Tensor]:
-        """`d_steps` D updates on this batch, each on fakes drawn through the image pool (none
-        when the GAN term is off: D is then not trained)."""
-        if self.cfg.lambda_gan == 0:
-            zero = torch.zeros((), device=outs[-1].device)
-            return {"d_gan": zero, "gp": zero}
-        for _ in range(self.cfg.d_steps):
-            fakes = self.pool.query([o.detach() for o in outs])
-            logs = self._d_step([to_channels_last(f, self.channels_last) for f in fakes], reals, gp_alpha)
-        return logs
-
-    def _d_step(self, fakes, reals, gp_alpha) -> dict[str, torch.Tensor]:
-        """D's update: K is real, T(b) (detached) is fake, at every scale; the gradient penalty
-        (float32) at full resolution."""
-        cfg = self.cfg
-        with autocast(self.bf16, self.device):
-            real_logits = [self._disc(i)(r).float() for i, r in enumerate(reals)]
-            fake_logits = [self._disc(i)(f).float() for i, f in enumerate(fakes)]
-        d_gan = gan_loss_d(real_logits, fake_logits, cfg.gan_mode, reduce=cfg.gan_scale_reduce)
-        d_loss = d_gan
-        gp = torch.zeros((), device=d_gan.device)
-        if cfg.lambda_gp > 0:
-            n = min(reals[-1].shape[0], fakes[-1].shape[0])
-            alpha = None if gp_alpha is None else gp_alpha[:n]
-            gp = gradient_penalty(self.D, reals[-1][:n], fakes[-1][:n], target=cfg.gp_target, alpha=alpha)
-            d_loss = d_loss + cfg.lambda_gp * gp
-        self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        average_gradients(self.Ds, self.info)
-        self.opt_d.step()
-        return {"d_gan": d_gan, "gp": gp}
 
 
 class TranslatorRecipe(Recipe):
@@ -444,31 +165,22 @@ class TranslatorRecipe(Recipe):
         save_model(self.trainer.D, out_dir / "discriminator", "patchgan", cfg.disc_kwargs(),
                    extra={"iteration": iteration})
         if self.check is not None and self.check.history and iteration == cfg.iters:
-            _report(self.check.summary(), extra["check"], out_dir)
+            report_decision(self.check.summary(), extra["check"], out_dir)
         return out_dir / "translator"
 
     def _choose(self, out_dir: Path, extra: dict) -> tuple[nn.Module, str, dict]:
-        """(network, registered name, kwargs) to export: without a check, the current translator;
-        with one, its best-scoring (`val_keep` best) or last evaluated weights if they beat the
-        identity, else (`identity_fallback`) the identity translator, the trained weights then
-        kept as `translator_rejected`. Records the decision in `extra` and translator_check.json."""
-        cfg, check = self.cfg, self.check
-        net, name, kwargs = self._exported_net(), TRANSLATOR_NETS[cfg.net], cfg.net_kwargs()
-        rejected = out_dir / "translator_rejected"
-        if check is None or not check.history:
+        """(network, registered name, kwargs) to export, by the check (`decide_export`): the
+        identity translator when the trained weights do not beat it (those are then kept as
+        `translator_rejected`). Records the decision in `extra` and translator_check.json."""
+        cfg = self.cfg
+        name, kwargs = TRANSLATOR_NETS[cfg.net], cfg.net_kwargs()
+        net, decision = decide_export(self.check, cfg, self._exported_net())
+        if decision is None:
             return net, name, kwargs
-        if cfg.val_keep == "best":
-            chosen_iter, score = check.best["iteration"], check.best["score"]
-            net = check.best_network(net)
-        else:
-            chosen_iter, score = check.history[-1]
-        beats = score < check.identity * (1 - cfg.val_margin)
-        decision = {"iteration": chosen_iter, "score": score, "identity": check.identity, "beats_identity": beats,
-                    "exported": "trained" if beats or not cfg.identity_fallback else "identity"}
-        extra["check"] = decision
-        extra["iteration"] = chosen_iter
+        extra["check"], extra["iteration"] = decision, decision["iteration"]
         atomic_write_text(out_dir / "translator_check.json",
-                          json.dumps(check.summary() | {"decision": decision}, indent=1))
+                          json.dumps(self.check.summary() | {"decision": decision}, indent=1))
+        rejected = out_dir / "translator_rejected"
         if decision["exported"] == "identity":
             save_model(net, rejected, name, kwargs, extra=dict(extra))
             return IdentityTranslator(), "identity_translator", {}
@@ -515,98 +227,15 @@ def train_translator(
                         overwrite=overwrite)
 
 
-def known_profile_of(cfg: TranslatorConfig, root: str | Path):
-    """The profile a simulated K uses: `cfg.known_profile`, or when that is empty the profile that
-    made the layout's known pairs (recorded by `make-dataset`); else, for a layout without known
-    pairs (what `prepare` makes from a camera's videos), the project's known camera `actioncam`,
-    whose deblurrer ships in the package; else (known pairs from elsewhere) the shipped `known`."""
-    from blur2blur.pretrained import KNOWN_CAMERA
-    from blur2blur.simulate.make_dataset import recorded_profile
-
-    root = Path(root)
-    paired = (root / "trainC").is_dir() and (root / "trainD").is_dir()
-    return cfg.known_profile or recorded_profile(root, "known") or ("known" if paired else KNOWN_CAMERA)
-
-
-def resolve_k_source(cfg: TranslatorConfig, root: Path, known_set: str | Path | None = None) -> str:
-    """The K source actually used: `cfg.k_source`, or for "auto" on a layout with known pairs
-    (trainC/trainD): "transfer" when a kernel network is given; "simulate" when the layout was
-    made by `make-dataset`, whose manifest records the profile that blurred the known pairs (K is
-    then S with that very blur: an exact blur transfer); else "estimated" (the known pairs' own
-    kernels and noise, estimated in closed form, on S: the known blur on the camera's scenes; K of
-    other scenes, "known", let a translator that moves textures towards those scenes pass its
-    check, issue #28). Without known pairs: "simulate" with the project's
-    known camera `actioncam` (K = S blurred by it: the exact transfer; deblur with the shipped
-    model), or `cfg.known_profile` when set. `known_set` (a folder of K) overrides all.
-    Measured: docs/research/demo.md, eighth round (issue #19, item 4)."""
-    from blur2blur.simulate.make_dataset import recorded_profile
-
-    source = cfg.k_source
-    if source not in ("auto", "simulate", "known", "estimated", "transfer", "online"):
-        raise ValueError(f"k_source must be auto, simulate, known, estimated, transfer or online, got {source!r}")
-    if source != "auto":
-        return source
-    paired = (root / "trainC").is_dir() and (root / "trainD").is_dir()
-    if cfg.kernel_wizard and paired:
-        return "transfer"
-    if paired:
-        return "simulate" if recorded_profile(root, "known") is not None else "estimated"
-    return "simulate"
-
-
-def build_known_set(cfg: TranslatorConfig, root: str | Path, out_dir: str | Path, source: str | None = None,
-                    device: str | None = "auto", progress: bool = True) -> Path:
-    """Build the known-blur set K of a layout `root` in `out_dir` (once: a folder with a
-    manifest.json is reused) from source `source` (default `resolve_k_source`): "simulate" (the
-    simulator's `known_profile_of` on trainB), "known" (the known domain's blurry images trainC) or
-    "transfer" (bkse blur transfer of trainC/trainD onto trainB); `k_variants` per image, with
-    the camera's grain (estimated from trainB) when `k_noise` is "match" (simulate, known).
-    Returns `out_dir`."""
-    from blur2blur.data.known_blur import build_known_blur_set, build_known_set_from_domain
-
-    root, out_dir = Path(root), Path(out_dir)
-    source = source or resolve_k_source(cfg, root)
-    if (out_dir / "manifest.json").is_file():
-        return out_dir
-    match = cfg.k_noise == "match"
-    if source == "simulate":
-        build_known_blur_set(root / "trainB", out_dir, known_profile_of(cfg, root), cfg.k_variants, cfg.seed,
-                             progress=progress, match_noise=match, denoise_sigma=cfg.k_denoise_sigma)
-    elif source == "known":
-        build_known_set_from_domain(root / "trainC", out_dir, root / "trainB" if match else None,
-                                    cfg.k_variants, cfg.seed, progress=progress)
-    elif source == "estimated":
-        from blur2blur.data.known_blur import build_known_set_from_pairs
-
-        build_known_set_from_pairs(root / "trainC", root / "trainD", root / "trainB", out_dir, cfg.k_variants,
-                                   cfg.seed, progress=progress)
-    elif source == "transfer":
-        from blur2blur.kernel_space import build_transferred_known_set
-
-        if match:
-            warnings.warn("k_noise=match is not implemented for k_source=transfer; K keeps the grain of "
-                          "its sources", stacklevel=2)
-        build_transferred_known_set(cfg.kernel_wizard, root / "trainB", root / "trainC", root / "trainD",
-                                    out_dir, variants=cfg.k_variants, seed=cfg.seed, device=device,
-                                    progress=progress)
-    else:
-        raise ValueError(f"a stored known-blur set cannot be built from k_source={source!r}")
-    return out_dir
-
-
 def _preflight(cfg: TranslatorConfig, out_dir: Path, resume: bool, overwrite: bool, source: str) -> None:
     """Everything that can refuse a run, checked before K is written into its folder: the run
     folder (resume, overwrite, another run there), the perceptual network's weights and the kernel
     network's file (a refused command changes nothing: docs/reliability.md)."""
-    from blur2blur.train.run_folder import prepare_run_folder
-
     prepare_run_folder(out_dir, cfg, resume, overwrite, check_only=True)
     if cfg.lambda_rec > 0:
         PerceptualLoss(arch=cfg.perc_arch, layers=tuple(cfg.perc_layers), layer_weights=tuple(cfg.perc_layer_weights),
                        weights=cfg.perc_weights, normalize=cfg.perc_normalize, per_element=cfg.perc_per_element)
     if source == "transfer":
-        from blur2blur.train.kernels import load_kernel_wizard
-
         load_kernel_wizard(cfg.kernel_wizard)
 
 
@@ -630,12 +259,9 @@ def train_translator_on_layout(
     - "transfer": K = bkse blur transfer of known pairs (trainC/trainD) onto trainB with the
       kernel network `cfg.kernel_wizard`, built once with a manifest;
     - "online": a fresh transfer of a random known pair onto each sharp crop, every step;
-    - "auto": see `resolve_k_source`.
+    - "auto": see `blur2blur.known_blur.build.resolve_k_source`.
     `known_set` (a folder of K images) overrides the first two.
     """
-    from blur2blur.data.datasets import PairedCrops
-    from blur2blur.train.deblurrer import paired_files
-
     root, out_dir = Path(root), Path(out_dir)
     source = resolve_k_source(cfg, root, known_set)
     if source in ("transfer", "online") and not cfg.kernel_wizard and known_set is None:
@@ -643,18 +269,10 @@ def train_translator_on_layout(
                          "`blur2blur kernels train` and pass --set kernel_wizard=RUN/kernel_wizard "
                          "(or use --set k_source=known or simulate)")
     if source == "online" and known_set is None:
-        from blur2blur.kernel_space import OnlineKnownBlur
-        from blur2blur.train.kernels import load_kernel_wizard
-
-        if cfg.k_noise == "match":
-            warnings.warn("k_noise=match is not implemented for k_source=online; K keeps the grain of "
-                          "its sources", stacklevel=2)
         info = setup(device)
-        wizard = load_kernel_wizard(cfg.kernel_wizard, device=info.device)
-        known_pairs = PairedCrops(paired_files(root / "trainC", root / "trainD"), cfg.crop,
-                                  augment=Augment(hflip=cfg.hflip, vflip=cfg.vflip, rot90=cfg.rot90))
-        online = OnlineKnownBlur(wizard, known_pairs, batch_size=cfg.batch,
-                                 seed=cfg.seed + 2, rank=info.rank, world_size=info.world_size)
+        online = online_known_blur(cfg, root, load_kernel_wizard(cfg.kernel_wizard, device=info.device), cfg.crop,
+                                   cfg.batch, Augment(hflip=cfg.hflip, vflip=cfg.vflip, rot90=cfg.rot90),
+                                   rank=info.rank, world_size=info.world_size)
         return train_translator(root / "trainA", None, out_dir, cfg, preset, device, progress,
                                 resume, overwrite, online_k=online, sharp_dir=root / "trainB",
                                 check_known_dir=root / "trainC")
@@ -664,8 +282,6 @@ def train_translator_on_layout(
         if info.is_main:
             _preflight(cfg, out_dir, resume, overwrite, source)
             build_known_set(cfg, root, known_set, source, device, progress)
-        from blur2blur.train.distributed import barrier
-
         barrier(info)
     return train_translator(root / "trainA", known_set, out_dir, cfg, preset, device, progress, resume,
                             overwrite)

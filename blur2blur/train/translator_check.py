@@ -16,6 +16,7 @@ window for the identity and for T), so a check costs a few T passes on small cro
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -109,3 +110,47 @@ class TranslatorCheck:
     def load_state_dict(self, state: dict) -> None:
         self.history = [(int(i), float(s)) for i, s in state["history"]]
         self.best = state["best"]
+
+
+def decide_export(check: TranslatorCheck | None, cfg, net: nn.Module) -> tuple[nn.Module, dict | None]:
+    """What a translator run exports, by the held-out `check`: (network, decision). Without a
+    check (or before its first score): `net`, None. With one: its best-scoring (`cfg.val_keep`
+    "best") or last evaluated weights, and a decision {iteration, score, identity, beats_identity,
+    exported}: "trained" when they beat the identity by `cfg.val_margin` (or `cfg.identity_fallback`
+    is off), else "identity" (the caller then exports the identity translator)."""
+    if check is None or not check.history:
+        return net, None
+    if cfg.val_keep == "best":
+        chosen_iter, score = check.best["iteration"], check.best["score"]
+        net = check.best_network(net)
+    else:
+        chosen_iter, score = check.history[-1]
+    beats = score < check.identity * (1 - cfg.val_margin)
+    return net, {"iteration": chosen_iter, "score": score, "identity": check.identity, "beats_identity": beats,
+                 "exported": "trained" if beats or not cfg.identity_fallback else "identity"}
+
+
+def report_decision(summary: dict, decision: dict, out_dir: Path) -> None:
+    """Say at the end of training what the held-out check found, plainly."""
+    level = summary["k_level"]
+    floor = f"; two samples of K differ by {level:.3g}" if level is not None else ""
+    if decision["beats_identity"]:
+        gain = 1 - decision["score"] / decision["identity"]
+        print(f"translator check: T brings the held-out camera images {gain:.0%} closer to the held-out "
+              f"known blur than they are ({decision['score']:.3g} against {decision['identity']:.3g}{floor}); "
+              f"exported the weights of iteration {decision['iteration']} ({out_dir / 'translator_check.json'})")
+        return
+    advice = ("train longer or with another seed, give a known-blur set closer to the known deblurrer's "
+              "training inputs (k_source=known takes the known domain's own blurry images), and check that "
+              "the camera's blurry images and K differ in blur at all")
+    if decision["exported"] == "identity":
+        warnings.warn(f"translator check: the translator did not learn: at best it leaves the held-out camera "
+                      f"images as far from the known blur as they are ({decision['score']:.3g} against "
+                      f"{decision['identity']:.3g}{floor}), so the exported translator is the identity (Blur2Blur "
+                      f"is then the known deblurrer applied directly; the trained weights are "
+                      f"{out_dir / 'translator_rejected'}.*). To do better: {advice}", stacklevel=2)
+    else:
+        warnings.warn(f"translator check: the translator does not beat the identity ({decision['score']:.3g} "
+                      f"against {decision['identity']:.3g}{floor}) and was exported anyway "
+                      f"(identity_fallback=false); it may make images worse. To do better: {advice}",
+                      stacklevel=2)

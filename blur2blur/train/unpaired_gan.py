@@ -20,6 +20,7 @@ from blur2blur.data.augment import Augment
 from blur2blur.data.datasets import UnpairedCrops
 from blur2blur.data.sampling import mix_seed
 from blur2blur.device import seed_everything
+from blur2blur.io import images_in
 from blur2blur.losses.gan import gan_loss_d, gan_loss_g
 from blur2blur.losses.pixel import l1
 from blur2blur.nets import build_network
@@ -30,7 +31,7 @@ from blur2blur.train.config import UnpairedGANConfig
 from blur2blur.train.distributed import DistInfo, average_gradients, broadcast_module, setup
 from blur2blur.train.image_pool import ImagePool
 from blur2blur.train.loop import Recipe, run_training
-from blur2blur.train.translator import images_in, linear_decay
+from blur2blur.train.translator_trainer import linear_decay
 
 
 class UnpairedGANTrainer:

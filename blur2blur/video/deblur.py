@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from blur2blur.progress import tqdm
 
 from blur2blur.io import list_images, read_image, write_image
 from blur2blur.metrics.flicker import flicker_index
 from blur2blur.metrics.psnr import psnr
-from blur2blur.outputs import guard_output, remove_stale_temps
-from blur2blur.train.run_folder import RunLock
+from blur2blur.outputs.files import guard_output, remove_stale_temps
+from blur2blur.outputs.run_folder import RunLock
+from blur2blur.progress import tqdm
 from blur2blur.video.io import VideoWriter, probe, read_frames
 
 

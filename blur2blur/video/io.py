@@ -24,7 +24,8 @@ from typing import Iterator
 
 import numpy as np
 
-from blur2blur.outputs import temp_path
+from blur2blur.io import IMAGE_EXTENSIONS
+from blur2blur.outputs.files import temp_path
 
 # Containers read (PyAV/FFmpeg): phones (MP4, MOV, 3GP), camcorders (MTS/M2TS), broadcast (TS), ...
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".3gp", ".3g2", ".mts",
@@ -50,8 +51,6 @@ def video_output(out: str | os.PathLike, source: str | os.PathLike) -> Path:
     """The file a video deblur writes for `out`: `out/<source stem>.mp4` for a folder (existing, or a
     name without a video extension and no image extension), else `out` itself, which must name a
     container the writer makes (WRITABLE). Checked before any work; ValueError names the fix."""
-    from blur2blur.io import IMAGE_EXTENSIONS
-
     out = Path(out)
     suffix = out.suffix.lower()
     images = IMAGE_EXTENSIONS + (".gif",)

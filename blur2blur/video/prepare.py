@@ -32,60 +32,31 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import statistics
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from blur2blur.progress import tqdm
 
-from blur2blur.io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image, write_image
-from blur2blur.outputs import atomic_write_text, guard_output
-from blur2blur.train.curriculum import blur_degree
-from blur2blur.video.io import VideoError, is_video, list_videos, probe, read_frames, resize_long_side
+from blur2blur.data.layout import SPLITS
+from blur2blur.io import ImageReadError, list_images, read_image, write_image
+from blur2blur.metrics.blur_degree import blur_degree
+from blur2blur.outputs.files import atomic_write_text, guard_output
+from blur2blur.progress import tqdm
+from blur2blur.simulate import Camera, load_profile
+from blur2blur.video.io import read_frames, resize_long_side
+from blur2blur.video.sources import (PrepareOptions, Source, collect_sources, name_sources, probe_all,
+                                     refuse_duplicates, split_sources)
 
 STATE_DIR = ".prepare"
 SCORE_SIZE = 512  # px: frames are scored at this longer side, so scores compare across resolutions
-
-
-@dataclass
-class Source:
-    """One capture: a video file or a folder of images, with its label and unique name."""
-
-    path: Path
-    kind: str  # "video" | "images"
-    label: str  # "blurry" | "sharp"
-    name: str = ""
-    split: str = ""  # trainA | testA | trainB | known
-    frames: int | None = None
-    note: str = ""
-
-
-@dataclass
-class PrepareOptions:
-    """Sampling and splitting (see the module doc)."""
-
-    every: int = 1
-    fps: float | None = None
-    max_frames: int | None = None
-    long_side: int | None = None
-    dedup: float = 0.01
-    test_videos: list[str] = field(default_factory=list)
-    test_fraction: float = 0.2
-    known_fraction: float = 0.3
-    known_profile: str = ""
-    check_labels: bool = False
-    drop_mislabelled: bool = False
-    image_format: str = "png"
-    seed: int = 0
 
 
 def blur_score(img: np.ndarray) -> float:
@@ -101,117 +72,6 @@ def _thumb(img: np.ndarray) -> np.ndarray:
     h, w = grey.shape
     s = 64 / max(h, w)
     return F.interpolate(t, size=(max(1, round(h * s)), max(1, round(w * s))), mode="area")[0, 0].numpy()
-
-
-def collect_sources(paths: Sequence[str | os.PathLike], label: str) -> list[Source]:
-    """Sources of one label from files and folders (see the module doc); errors name the path."""
-    from blur2blur.video.io import VIDEO_EXTENSIONS
-
-    out: list[Source] = []
-    for p in map(Path, paths):
-        if p.is_symlink() and not p.exists():
-            raise FileNotFoundError(f"{label} source {p} is a broken symbolic link (to {os.readlink(p)})")
-        if not p.exists():
-            raise FileNotFoundError(f"{label} source {p} does not exist")
-        if p.is_file():
-            if not is_video(p):
-                raise ValueError(f"{label} source {p} is not a video file (video extensions: "
-                                 f"{' '.join(VIDEO_EXTENSIONS)}); give a folder for images")
-            out.append(Source(p, "video", label))
-            continue
-        broken = sorted(f.name for f in p.iterdir() if f.is_symlink() and not f.exists())
-        if broken:
-            raise FileNotFoundError(f"{label} source folder {p} holds broken symbolic links ({', '.join(broken[:5])}): "
-                                    "remove them or restore their targets")
-        videos = list_videos(p)
-        has_images = any(f.suffix.lower() in IMAGE_EXTENSIONS for f in p.iterdir() if not f.name.startswith("."))
-        if not videos and not has_images:
-            raise ValueError(f"{label} source folder {p} holds no videos and no images")
-        out += [Source(v, "video", label) for v in videos]
-        if has_images:
-            out.append(Source(p, "images", label))
-    return out
-
-
-def refuse_duplicates(sources: list[Source]) -> None:
-    """One source given twice (the same path, or files of identical content, e.g. a clip both as a
-    file and in a folder, or as blurry and as sharp) would put the same frames in two splits (test
-    leakage): an error naming both."""
-    seen: dict[str, Source] = {}
-    for s in sources:
-        files = [s.path] if s.kind == "video" else list_images(s.path)
-        h = hashlib.sha256()
-        for f in files:
-            with open(f, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-        key = h.hexdigest()
-        if key in seen:
-            first = seen[key]
-            same = "is" if first.path.resolve() == s.path.resolve() else "has the same content as"
-            raise ValueError(f"{s.label} source {s.path} {same} {first.label} source {first.path}: each capture "
-                             "may be given once (its frames would land in two splits)")
-        seen[key] = s
-
-
-def _name_sources(sources: list[Source]) -> None:
-    seen: dict[str, int] = {}
-    for s in sources:
-        base = s.path.stem if s.kind == "video" else s.path.name
-        key = base.lower()
-        seen[key] = seen.get(key, 0) + 1
-        s.name = base if seen[key] == 1 else f"{base}_{seen[key]}"
-
-
-def _probe_all(sources: list[Source]) -> None:
-    """Open every source before anything is written; one error naming every bad one."""
-    bad = []
-    for s in sources:
-        if s.kind == "images":
-            s.frames = len(list_images(s.path))
-            continue
-        try:
-            info = probe(s.path)
-            s.frames, s.note = info.frames, info.note
-        except VideoError as exc:
-            bad.append(f"  {exc.path}: {exc.reason}")
-    if bad:
-        raise ValueError("\n".join(["unusable videos (nothing was written):"] + bad))
-
-
-def _split(blurry: list[Source], sharp: list[Source], opts: PrepareOptions, simulate_known: bool) -> None:
-    """Assign whole sources to splits (seeded)."""
-    names = {s.name for s in blurry}
-    missing = [n for n in opts.test_videos if n not in names and Path(n).stem not in names]
-    if missing:
-        raise ValueError(f"--test-videos {missing} are not among the blurry sources {sorted(names)}")
-
-    def order(sources):  # seeded order, independent of input order
-        return sorted(sources, key=lambda s: hashlib.sha256(f"{opts.seed}/{s.name}".encode()).digest())
-
-    wanted = {Path(n).stem for n in opts.test_videos} | set(opts.test_videos)
-    if wanted:
-        for s in blurry:
-            s.split = "testA" if s.name in wanted else "trainA"
-    else:
-        n_test = min(len(blurry) - 1, math.ceil(opts.test_fraction * len(blurry))) if opts.test_fraction > 0 else 0
-        for i, s in enumerate(order(blurry)):
-            s.split = "testA" if i < n_test else "trainA"
-    if not any(s.split == "trainA" for s in blurry):
-        raise ValueError("every blurry source is a test source: leave at least one for training")
-    if not any(s.split == "testA" for s in blurry) and (wanted or opts.test_fraction > 0):
-        warnings.warn("one blurry source only: no test set (testA will be empty); give more blurry "
-                      "videos to evaluate on scenes the translator never saw", stacklevel=3)
-    for s in sharp:
-        s.split = "trainB"
-    if simulate_known:
-        if len(sharp) >= 2:
-            n_known = min(len(sharp) - 1, max(1, math.ceil(opts.known_fraction * len(sharp))))
-            for s in order(sharp)[:n_known]:
-                s.split = "known"
-        else:
-            warnings.warn("one sharp source only: the simulated known pairs are made from the same frames as "
-                          "S (trainB); give more sharp videos to keep them apart", stacklevel=3)
 
 
 def _frames(source: Source, opts: PrepareOptions):
@@ -313,6 +173,57 @@ def prepare_dataset(blurry: Sequence[str | os.PathLike], sharp: Sequence[str | o
     known pairs of `known` (see the module doc). Returns a summary: counts per split, the sources
     and their splits, the label check. Writes `out/manifest.json`."""
     opts = options or PrepareOptions()
+    _check_request(opts, known)
+    root = Path(out)
+    b_sources, s_sources = collect_sources(blurry, "blurry"), collect_sources(sharp, "sharp")
+    if not b_sources or not s_sources:
+        raise ValueError("prepare needs at least one blurry and one sharp source")
+    inputs = [s.path for s in b_sources + s_sources] + ([Path(known)] if known else [])
+    guard_output(root, inputs, "dataset folder")
+    state_file = root / STATE_DIR / "state.json"
+    request = {"blurry": [str(Path(p).resolve()) for p in blurry], "sharp": [str(Path(p).resolve()) for p in sharp],
+               "known": str(Path(known).resolve()) if known else None, "options": asdict(opts)}
+    resuming = _resuming(root, state_file, request, overwrite)
+    sources = b_sources + s_sources
+    refuse_duplicates(sources)
+    name_sources(sources)
+    probe_all(sources)
+    simulate_known = known is None and bool(opts.known_profile)
+    split_sources(b_sources, s_sources, opts, simulate_known=simulate_known)
+    for s in sources:
+        if s.note:
+            print(f"note: {s.path.name}: {s.note}")
+    root.mkdir(parents=True, exist_ok=True)
+    if not resuming:
+        atomic_write_text(state_file, json.dumps({"request": request}, indent=1))
+    camera = None
+    if simulate_known:
+        camera = Camera(load_profile(opts.known_profile))
+        print(f"no --known set: the known pairs are simulated with the '{opts.known_profile}' profile from "
+              f"{sum(s.split == 'known' for s in s_sources) or 'the'} sharp source(s)")
+    start = time.time()
+    done = _process_all(sources, root, opts, progress, camera)
+    if simulate_known and not any(s.split == "known" for s in s_sources):  # one sharp source: reuse its frames
+        _copy_known_from(root, done, s_sources, camera, opts)
+    entries = {k: v for r in done.values() for k, v in r["entries"].items()}
+    if known:
+        entries.update(_link_known(Path(known), root))
+    check = _label_check(entries) if (opts.check_labels or opts.drop_mislabelled) else None
+    if opts.drop_mislabelled and check:
+        _drop_flagged(root, entries, check["flagged"])
+    for split in ("trainA", "trainB", "testA") + (("trainC", "trainD") if simulate_known or known else ()):
+        (root / split).mkdir(exist_ok=True)
+    summary = _summary(entries, sources, done, check, time.time() - start)
+    manifest = {"tool": "blur2blur prepare", "request": request, "blur_score": (
+        "variance of the Laplacian of the luma at 512 px long side; higher is sharper"),
+        "summary": summary, "files": entries}
+    atomic_write_text(root / "manifest.json", json.dumps(manifest, indent=1))
+    shutil.rmtree(root / STATE_DIR, ignore_errors=True)
+    return summary
+
+
+def _check_request(opts: PrepareOptions, known) -> None:
+    """The options and the known set checked before anything is read or written."""
     if opts.image_format not in ("png", "jpg"):
         raise ValueError(f"image format must be png or jpg, got {opts.image_format!r}")
     if opts.every < 1 or (opts.max_frames is not None and opts.max_frames < 1):
@@ -323,50 +234,28 @@ def prepare_dataset(blurry: Sequence[str | os.PathLike], sharp: Sequence[str | o
         raise FileNotFoundError(f"--known {known} is not a folder (a paired set: trainC + trainD, or GoPro's "
                                 "SCENE/blur + SCENE/sharp)")
     if opts.known_profile and known is None:
-        from blur2blur.simulate import load_profile
-
         load_profile(opts.known_profile)  # (a mistyped profile: said before any frame)
-    root = Path(out)
-    b_sources, s_sources = collect_sources(blurry, "blurry"), collect_sources(sharp, "sharp")
-    if not b_sources or not s_sources:
-        raise ValueError("prepare needs at least one blurry and one sharp source")
-    inputs = [s.path for s in b_sources + s_sources] + ([Path(known)] if known else [])
-    guard_output(root, inputs, "dataset folder")
-    state_file = root / STATE_DIR / "state.json"
-    request = {"blurry": [str(Path(p).resolve()) for p in blurry], "sharp": [str(Path(p).resolve()) for p in sharp],
-               "known": str(Path(known).resolve()) if known else None, "options": asdict(opts)}
-    resuming = False
-    if root.exists() and any(root.iterdir()):
-        saved = json.loads(state_file.read_text()) if state_file.is_file() else None
-        if saved is not None and saved.get("request") == request:
-            resuming = True
-        elif overwrite:
-            remove_prepared(root)
-        elif saved is not None:
-            raise FileExistsError(f"{root} holds an unfinished prepare run with other inputs or options: run "
-                                  "that command again to finish it, or pass --overwrite to start over")
-        else:
-            raise FileExistsError(f"{root} is not empty: give an empty folder, or --overwrite to replace it")
-    sources = b_sources + s_sources
-    refuse_duplicates(sources)
-    _name_sources(sources)
-    _probe_all(sources)
-    simulate_known = known is None and bool(opts.known_profile)
-    _split(b_sources, s_sources, opts, simulate_known=simulate_known)
-    for s in sources:
-        if s.note:
-            print(f"note: {s.path.name}: {s.note}")
-    root.mkdir(parents=True, exist_ok=True)
-    if not resuming:
-        atomic_write_text(state_file, json.dumps({"request": request}, indent=1))
-    camera = None
-    if simulate_known:
-        from blur2blur.simulate import Camera, load_profile
 
-        camera = Camera(load_profile(opts.known_profile))
-        print(f"no --known set: the known pairs are simulated with the '{opts.known_profile}' profile from "
-              f"{sum(s.split == 'known' for s in s_sources) or 'the'} sharp source(s)")
-    start = time.time()
+
+def _resuming(root: Path, state_file: Path, request: dict, overwrite: bool) -> bool:
+    """Whether `root` holds an unfinished run of this very request (to finish); a non-empty `root`
+    is otherwise refused, or with `overwrite` cleared of what prepare wrote there."""
+    if not (root.exists() and any(root.iterdir())):
+        return False
+    saved = json.loads(state_file.read_text()) if state_file.is_file() else None
+    if saved is not None and saved.get("request") == request:
+        return True
+    if overwrite:
+        remove_prepared(root)
+        return False
+    if saved is not None:
+        raise FileExistsError(f"{root} holds an unfinished prepare run with other inputs or options: run "
+                              "that command again to finish it, or pass --overwrite to start over")
+    raise FileExistsError(f"{root} is not empty: give an empty folder, or --overwrite to replace it")
+
+
+def _process_all(sources: list, root: Path, opts: PrepareOptions, progress: bool, camera) -> dict[str, dict]:
+    """Every source's frames written, one state record per finished source (a rerun skips those)."""
     done: dict[str, dict] = {}
     for s in sources:
         record = root / STATE_DIR / f"{s.name}.json"
@@ -380,35 +269,29 @@ def prepare_dataset(blurry: Sequence[str | os.PathLike], sharp: Sequence[str | o
             raise ValueError(f"{s.path}: no frame was kept (every frame a near-duplicate of the first?)")
         atomic_write_text(record, json.dumps(result))
         done[s.name] = result
-    if simulate_known and not any(s.split == "known" for s in s_sources):  # one sharp source: reuse its frames
-        _copy_known_from(root, done, s_sources, camera, opts)
-    entries = {k: v for r in done.values() for k, v in r["entries"].items()}
-    if known:
-        entries.update(_link_known(Path(known), root))
-    check = _label_check(entries) if (opts.check_labels or opts.drop_mislabelled) else None
-    if opts.drop_mislabelled and check:
-        for rel in check["flagged"]:
-            pair = {"trainC": "trainD", "trainD": "trainC"}.get(rel.split("/")[0])
-            for path in [rel] + ([f"{pair}/{rel.split('/', 1)[1]}"] if pair else []):  # (a pair goes together)
-                (root / path).unlink(missing_ok=True)
-                entries.pop(path, None)
-    for split in ("trainA", "trainB", "testA") + (("trainC", "trainD") if simulate_known or known else ()):
-        (root / split).mkdir(exist_ok=True)
+    return done
+
+
+def _drop_flagged(root: Path, entries: dict, flagged: list[str]) -> None:
+    """Delete the frames the label check flagged (a known pair goes together) and their entries."""
+    for rel in flagged:
+        pair = {"trainC": "trainD", "trainD": "trainC"}.get(rel.split("/")[0])
+        for path in [rel] + ([f"{pair}/{rel.split('/', 1)[1]}"] if pair else []):
+            (root / path).unlink(missing_ok=True)
+            entries.pop(path, None)
+
+
+def _summary(entries: dict, sources: list, done: dict[str, dict], check, seconds: float) -> dict:
+    """Counts per split, every source with its split and frames, the label check, the time."""
     counts = {split: sum(1 for k in entries if k.startswith(split + "/"))
               for split in ("trainA", "trainB", "trainC", "trainD", "testA")}
-    summary = {"counts": counts,
-               "sources": [{"path": str(s.path), "name": s.name, "label": s.label, "split": s.split,
-                            "frames_written": sum(1 for e in done[s.name]["entries"].values()
-                                                  if e["split"] != "trainD"),
-                            "duplicates_dropped": done[s.name]["dropped_duplicates"],
-                            "seconds": done[s.name]["seconds"]} for s in sources],
-               "label_check": check, "seconds": round(time.time() - start, 1)}
-    manifest = {"tool": "blur2blur prepare", "request": request, "blur_score": (
-        "variance of the Laplacian of the luma at 512 px long side; higher is sharper"),
-        "summary": summary, "files": entries}
-    atomic_write_text(root / "manifest.json", json.dumps(manifest, indent=1))
-    shutil.rmtree(root / STATE_DIR, ignore_errors=True)
-    return summary
+    return {"counts": counts,
+            "sources": [{"path": str(s.path), "name": s.name, "label": s.label, "split": s.split,
+                         "frames_written": sum(1 for e in done[s.name]["entries"].values()
+                                               if e["split"] != "trainD"),
+                         "duplicates_dropped": done[s.name]["dropped_duplicates"],
+                         "seconds": done[s.name]["seconds"]} for s in sources],
+            "label_check": check, "seconds": round(seconds, 1)}
 
 
 def prepared_files(root: Path) -> list[Path] | None:
@@ -436,8 +319,6 @@ def prepared_files(root: Path) -> list[Path] | None:
 def remove_prepared(root: Path) -> None:
     """`--overwrite`: delete what a previous `prepare` wrote in `root`, and only that (listed on
     stdout). A folder holding no prepare output, or other files in the split folders, is refused."""
-    from blur2blur.data.layout import SPLITS
-
     ours = prepared_files(root)
     if ours is None:
         entries = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())

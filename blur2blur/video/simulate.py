@@ -19,10 +19,10 @@ from typing import Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
-from blur2blur.progress import tqdm
 
 from blur2blur.io import read_image, write_image
-from blur2blur.outputs import atomic_write_text, guard_output
+from blur2blur.outputs.files import atomic_write_text, guard_output
+from blur2blur.progress import tqdm
 from blur2blur.simulate import Camera, load_profile
 from blur2blur.video.io import VideoWriter
 

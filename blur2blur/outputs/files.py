@@ -13,8 +13,10 @@ ignored, and `remove_stale_temps(folder)` deletes those of processes that no lon
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import shutil
 from pathlib import Path
 from typing import Iterable
 
@@ -111,9 +113,6 @@ def as_disk_error(exc: BaseException, path: str | os.PathLike) -> OSError | None
     """The OSError a failed write of `path` stands for, when a library hid it in its own exception
     (torch.save's "unexpected pos" / "PytorchStreamWriter failed", safetensors' "code: 28"); else
     None. A full disk (little space left where `path` goes) is ENOSPC, anything else EIO."""
-    import errno
-    import shutil
-
     text = str(exc)
     if not any(k in text for k in ("unexpected pos", "PytorchStreamWriter", "No space left", "code: 28",
                                    "file write failed")):

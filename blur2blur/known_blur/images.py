@@ -1,8 +1,9 @@
-"""The known-blur set K: the camera's own sharp images S carrying the known domain's blur.
+"""The known-blur set K written from images: a camera profile's blur on S, the known domain's own
+blurry images, or kernels estimated from the known pairs on S (the sources "simulate", "known"
+and "estimated" of blur2blur.known_blur.build).
 
-K must differ from the camera's blurry set B only in the blur, so that the translator's
-discriminator can judge nothing but blur. This module makes K with the camera simulator's known
-profile (`Camera.blur_only`): each sharp image gets `variants` independent blur draws.
+`build_known_blur_set` makes K with the camera simulator's known profile (`Camera.blur_only`):
+each sharp image gets `variants` independent blur draws.
 
 With `match_noise` the camera's grain, which the blur would otherwise smear along the shake, is
 replaced by fresh grain: the camera's noise level function is estimated from S
@@ -23,16 +24,19 @@ a kernel network: each known pair's kernels and noise are estimated in closed fo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import kornia
 import numpy as np
 import torch
-from blur2blur.progress import tqdm
 
+from blur2blur.data.layout import pair_by_stem
 from blur2blur.io import list_images, read_image, to_numpy, to_tensor, write_image
-from blur2blur.outputs import atomic_write_text, guard_output, output_names
+from blur2blur.kernel_space.estimate import apply_kernel, estimate_pair_kernels
+from blur2blur.outputs.files import atomic_write_text, guard_output, output_names
+from blur2blur.progress import tqdm
 from blur2blur.simulate import Camera, load_profile
 from blur2blur.simulate.noise_model import estimate_noise_curve
 
@@ -137,9 +141,6 @@ def build_known_set_from_pairs(
     (seeded draws), applied in linear light, then fresh grain of the known images' own noise
     level (estimated from trainC, `noise_curve.json`). The kernels are saved in
     `out_dir/kernels.npz` (with their residual and fit), the rest as `build_known_blur_set`."""
-    from blur2blur.data.layout import pair_by_stem
-    from blur2blur.kernel_space.estimate import apply_kernel, estimate_pair_kernels
-
     files = list_images(sharp_dir)
     if not files:
         raise ValueError(f"no sharp images in {sharp_dir} to build the known-blur set from")
@@ -202,8 +203,6 @@ def _write_variants(files, out_dir: Path, variants: int, seed: int, make, profil
 def with_known_grain(deblurrer_cfg, known_set: str | Path):
     """The known deblurrer's config, trained with K's grain when K was made with `match_noise`
     (its `noise_curve.json` exists), else unchanged."""
-    import dataclasses
-
     curve = Path(known_set) / "noise_curve.json"
     return dataclasses.replace(deblurrer_cfg, noise_curve=str(curve)) if curve.is_file() else deblurrer_cfg
 
