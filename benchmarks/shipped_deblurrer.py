@@ -35,7 +35,7 @@ from blur2blur.infer.pipeline import DeblurPipeline  # noqa: E402
 from blur2blur.io import list_images, read_image, write_image  # noqa: E402
 from blur2blur.metrics.psnr import psnr  # noqa: E402
 from blur2blur.metrics.ssim import ssim  # noqa: E402
-from blur2blur.pretrained import KNOWN_CAMERA  # noqa: E402
+from blur2blur.nets.pretrained import KNOWN_CAMERA  # noqa: E402
 from blur2blur.simulate.online import OnlineCamera  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"

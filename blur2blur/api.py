@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from blur2blur.infer.export import OnnxPipeline
 from blur2blur.infer.pipeline import DeblurPipeline
@@ -58,11 +59,7 @@ class Deblurrer:
             y = self._run(x if batch else x[None], translate)
             y = (y * 255.0).round().clamp(0, 255).to(image.device, torch.uint8) if u8 else y.to(image.device, image.dtype)
             return y if batch else y[0]
-        try:
-            from PIL import Image
-        except ImportError:  # pragma: no cover
-            Image = None
-        if Image is not None and isinstance(image, Image.Image):
+        if isinstance(image, Image.Image):
             mode = image.mode
             if mode in ("I", "I;16", "I;16B", "I;16L", "F"):
                 raise ValueError(f"PIL images of mode {mode} (16-bit or float) have no fixed range: convert to 'RGB' "

@@ -31,9 +31,9 @@ from blur2blur.io import list_images, read_image, write_image
 from blur2blur.known_blur.build import build_known_set, resolve_k_source
 from blur2blur.known_blur.images import with_known_grain
 from blur2blur.metrics.evaluate import evaluate_folders
+from blur2blur.nets.pretrained import KNOWN_CAMERA, shipped_stem
 from blur2blur.nets.weights import read_model_meta
 from blur2blur.outputs.files import atomic_write_text, guard_output
-from blur2blur.pretrained import KNOWN_CAMERA, shipped_stem
 from blur2blur.progress import tqdm
 from blur2blur.simulate import make_dataset
 from blur2blur.train.config import DeblurrerConfig, TranslatorConfig

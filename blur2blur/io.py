@@ -8,6 +8,9 @@ RGBA / palette; EXIF orientation is applied and alpha is dropped (not composited
 unfilter the file twice, once keeping the high byte of every sample and once the low byte, and
 join the two; the result is exact (see tests/test_io.py).  16-bit PNG files are written by a small
 encoder here.  TIFF files are read with tifffile (any bit depth), Pillow as a fallback.
+
+(One file of about 500 lines on purpose: reading and writing share the format table, the 16-bit
+rules and the orientation handling, and every module imports its image functions from here.)
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import tifffile
 from PIL import Image
 
 from blur2blur.outputs.files import raise_for_output, temp_path
@@ -156,8 +160,6 @@ def _read_tiff(path: Path):
 
 
 def _read_tiff_tifffile(path: Path):
-    import tifffile
-
     with tifffile.TiffFile(path) as tif:
         if not tif.pages:
             raise ValueError("TIFF has no pages")
@@ -299,8 +301,6 @@ def image_info(path) -> ImageInfo:
 
 
 def _tiff_info(path: Path) -> ImageInfo:
-    import tifffile
-
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
         h, w = int(page.imagelength), int(page.imagewidth)
@@ -446,8 +446,6 @@ def _quantise(arr: np.ndarray, bits: int) -> np.ndarray:
 
 def _write_quantised(path: Path, arr: np.ndarray, fmt: str, quality: int) -> None:
     if fmt == "TIFF":
-        import tifffile
-
         tifffile.imwrite(path, arr, photometric="rgb" if arr.ndim == 3 else "minisblack")
     elif arr.dtype == np.uint16:  # 16-bit PNG
         path.write_bytes(encode_png16(arr))
@@ -486,7 +484,7 @@ def encode_png16(arr: np.ndarray) -> bytes:
 
 def to_tensor(img: np.ndarray):
     """numpy HxWxC (or HxW) -> torch CHW float32 (1xHxW for HxW)."""
-    import torch
+    import torch  # (here, not at the top: reading and listing images, e.g. `check-data`, never load torch)
 
     arr = np.asarray(img, dtype=np.float32)
     if arr.ndim == 2:

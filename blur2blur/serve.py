@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from blur2blur.io import ImageReadError, read_image
 from blur2blur.video.deblur import deblur_video
@@ -32,8 +33,6 @@ IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
 
 def _png_data_url(img: np.ndarray) -> str:
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.fromarray(np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)).save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
@@ -198,9 +197,6 @@ def safe_suffix(name: str) -> str:
 
 
 def _image(pipeline, src: Path, name: str | None, max_pixels: int) -> dict:
-    from PIL import Image
-
-
     try:
         with Image.open(src) as im:  # (the header only: the size before any pixel is decoded)
             w, h = im.size

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blur2blur import pretrained
 from blur2blur.io import read_image, write_image
 from blur2blur.metrics.psnr import psnr
+from blur2blur.nets import pretrained
 from blur2blur.train.config import DeblurrerConfig
 from blur2blur.train.presets import PRESETS
 

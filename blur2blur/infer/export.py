@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from blur2blur import __version__
 from blur2blur.infer.pipeline import AUTO_OVERLAP, DeblurPipeline
 from blur2blur.nets.official import load_network
 from blur2blur.outputs.files import OutputConflict, temp_path
@@ -127,8 +128,6 @@ def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path, opset: int
 
 
 def _version() -> str:
-    from blur2blur import __version__
-
     return __version__
 
 

@@ -27,7 +27,7 @@ from blur2blur.data.layout import paired_files
 from blur2blur.known_blur import SOURCES
 from blur2blur.known_blur.images import build_known_blur_set, build_known_set_from_domain, build_known_set_from_pairs
 from blur2blur.known_blur.transferred import OnlineKnownBlur, build_transferred_known_set
-from blur2blur.pretrained import KNOWN_CAMERA
+from blur2blur.nets.pretrained import KNOWN_CAMERA
 from blur2blur.simulate.make_dataset import recorded_profile
 
 class KnownSetOptions(Protocol):

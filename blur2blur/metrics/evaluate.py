@@ -16,6 +16,8 @@ import math
 import os
 from pathlib import Path
 
+import torch
+
 from blur2blur.io import list_images, read_image, to_tensor
 from blur2blur.outputs.files import atomic_write_text
 from blur2blur.progress import tqdm
@@ -195,9 +197,6 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, lpips=None, niqe_model
 
 
 def _lpips_value(module, pred, gt) -> float:
-    import torch
-
-
     device = next(module.buffers()).device
     with torch.inference_mode():
         return float(module(to_tensor(pred)[None].to(device), to_tensor(gt)[None].to(device))[0])

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch.nn as nn
 
 from blur2blur.nets import build_network
+from blur2blur.nets.pretrained import shipped_stem
 from blur2blur.nets.weights import load_model, load_weights, read_model_meta
 
 OFFICIAL: dict[str, tuple[str, dict]] = {
@@ -35,7 +36,7 @@ ROLES = {"nafnet": "deblurrer", "restormer": "deblurrer", "mimo_unet": "translat
 
 def load_network(path: str | os.PathLike, official: str | None = None, tlc: bool = False,
                  device=None, role: str | None = None) -> nn.Module:
-    """Our checkpoint stem, "shipped" (the deblurrer inside the package, blur2blur/pretrained.py),
+    """Our checkpoint stem, "shipped" (the deblurrer inside the package, blur2blur/nets/pretrained.py),
     or an official file with its configuration name (see OFFICIAL).
 
     `role` ("deblurrer", "translator", ...; None = any): a checkpoint of another role is an
@@ -43,8 +44,6 @@ def load_network(path: str | os.PathLike, official: str | None = None, tlc: bool
     (needed for NAFNet's published GoPro scores). Returned in eval mode.
     """
     if official is None and str(path) == "shipped":  # (the model inside the package, checked first)
-        from blur2blur.pretrained import shipped_stem
-
         path = shipped_stem()
     path = Path(path)
     ours = Path(str(path.with_suffix("") if path.suffix in (".json", ".safetensors") else path) + ".json")

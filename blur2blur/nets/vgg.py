@@ -34,6 +34,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from blur2blur.nets.weights import load_weights, read_state_dict
+
 # Convolutions per block.
 VGG_BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -217,8 +219,6 @@ class VGGFeatures(nn.Module):
     @staticmethod
     def _resolve_weights(arch, weights):
         """Returns (torchvision-format state dict or None, kind, human-readable source)."""
-        from .weights import read_state_dict
-
         if isinstance(weights, Mapping):
             sd = dict(weights)
             if is_stlpips_state_dict(sd):
@@ -256,8 +256,6 @@ class VGGFeatures(nn.Module):
         return sd, "torchvision", f"torchvision-format {arch} ({path})"
 
     def _load(self, sd: Mapping[str, torch.Tensor], source: str) -> None:
-        from .weights import load_weights
-
         own = self.state_dict()
         wanted = {k: v for k, v in sd.items() if k in own}
         missing = [k for k in own if k not in sd]

@@ -9,6 +9,7 @@ constructor kwargs, blur2blur version, extra metadata).
 from __future__ import annotations
 
 import errno
+import inspect
 import io
 import json
 import os
@@ -21,7 +22,10 @@ from typing import Any, Mapping
 
 import torch
 import torch.nn as nn
+from safetensors.torch import load_file, save_file
 
+from blur2blur import __version__
+from blur2blur.nets import NETWORKS, build_network
 from blur2blur.outputs.files import as_disk_error, file_mode, raise_for_output, temp_path
 
 # Wrapper keys of common checkpoint layouts, tried in this order when no ``key`` is given:
@@ -123,8 +127,6 @@ def read_state_dict(path: str | os.PathLike, key: str | None = None) -> dict[str
     if not os.access(path, os.R_OK):
         raise PermissionError(errno.EACCES, "permission denied: the file exists but cannot be read", str(path))
     if path.suffix.lower() == ".safetensors":
-        from safetensors.torch import load_file
-
         try:
             obj = load_file(str(path), device="cpu")
         except Exception as exc:  # safetensors raises its own error types
@@ -268,10 +270,6 @@ def save_model(model: nn.Module, path: str | os.PathLike, name: str, kwargs: Map
     ``name`` is the NETWORKS key and ``kwargs`` the constructor arguments (JSON-serialisable) so
     that ``load_model`` can rebuild the network. ``extra`` is free metadata (iteration, preset...).
     """
-    from safetensors.torch import save_file
-
-    from .. import __version__
-
     base = _base(path)
     meta = {
         "format": FORMAT_NAME,
@@ -319,10 +317,6 @@ def read_model_meta(path: str | os.PathLike) -> dict:
 def _bad_kwargs(name: str, kwargs: Mapping[str, Any]) -> str | None:
     """The constructor arguments of network `name` whose type differs from their default's (the
     field a hand-edited or corrupt checkpoint JSON got wrong), said plainly; None if none does."""
-    import inspect
-
-    from . import NETWORKS
-
     try:
         params = inspect.signature(NETWORKS[name]).parameters
     except (KeyError, TypeError, ValueError):
@@ -348,8 +342,6 @@ def _bad_kwargs(name: str, kwargs: Mapping[str, Any]) -> str | None:
 
 def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> nn.Module:
     """Rebuild a network saved by ``save_model`` and load its weights strictly; returned in eval mode."""
-    from . import build_network
-
     meta = read_model_meta(path)
     kwargs = meta.get("kwargs", {})
     try:

@@ -17,6 +17,11 @@ import math
 import os
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from scipy.ndimage import convolve
+from scipy.signal import fftconvolve
 
 from .kernels import center_kernel, load_kernels, resize_kernel
 from .profile import CameraProfile, load_profile
@@ -48,9 +53,6 @@ def render_trajectory(lin: np.ndarray, traj: Trajectory, chunk: int = 16) -> np.
     Sub-frame i shows the image rotated by theta[i] about the image centre, then shifted by
     (dx[i], dy[i]) pixels (x right, y down). ``lin``: HxWx3 float (linear light). Returns float32.
     """
-    import torch
-    import torch.nn.functional as F
-
     h, w = lin.shape[:2]
     x = torch.from_numpy(np.ascontiguousarray(lin, dtype=np.float32)).permute(2, 0, 1)[None]
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32),
@@ -76,8 +78,6 @@ def render_trajectory(lin: np.ndarray, traj: Trajectory, chunk: int = 16) -> np.
 
 def convolve_kernel(lin: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """True 2-D convolution of each channel with ``kernel`` (centre = middle pixel; mirrored border)."""
-    from scipy.signal import fftconvolve
-
     kh, kw = kernel.shape
     if kh % 2 == 0 or kw % 2 == 0:
         kernel = center_kernel(kernel)
@@ -90,8 +90,6 @@ def convolve_kernel(lin: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
     """Encode as 8-bit JPEG at ``quality`` and decode (PIL defaults, 4:2:0). Returns float32 [0,1]."""
-    from PIL import Image
-
     u8 = np.round(np.clip(img, 0, 1) * 255.0).astype(np.uint8)
     buf = io.BytesIO()
     Image.fromarray(u8, "RGB").save(buf, format="JPEG", quality=int(quality))
@@ -113,8 +111,6 @@ def mosaic_rggb(lin: np.ndarray) -> np.ndarray:
 def demosaic_bilinear(raw: np.ndarray) -> np.ndarray:
     """Bilinear demosaicing of `mosaic_rggb`'s output: each missing sample is the mean of its
     nearest samples of that colour (normalised convolution, mirrored border). HxWx3 float."""
-    from scipy.ndimage import convolve
-
     mask = np.zeros_like(raw)
     mask[0::2, 0::2, 0] = mask[0::2, 1::2, 1] = mask[1::2, 0::2, 1] = mask[1::2, 1::2, 2] = 1.0
     k = np.array([[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]])

@@ -9,7 +9,11 @@ import math
 import os
 from pathlib import Path
 
+import h5py
 import numpy as np
+import scipy.io
+from PIL import Image
+from scipy.ndimage import zoom
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".pgm")
 # Variable names tried first in .mat/.npz files; otherwise every numeric variable is used.
@@ -100,8 +104,6 @@ def resize_kernel(k: np.ndarray, scale: float) -> np.ndarray:
     """Resample a kernel by ``scale`` (bilinear, area-preserving), re-normalised to sum 1."""
     if abs(scale - 1.0) < 1e-6:
         return np.asarray(k, np.float32)
-    from scipy.ndimage import zoom
-
     h, w = k.shape
     size = (max(1, int(math.ceil(h * scale))), max(1, int(math.ceil(w * scale))))
     out = zoom(np.asarray(k, np.float64), (size[0] / h, size[1] / w), order=1, mode="constant")
@@ -109,8 +111,6 @@ def resize_kernel(k: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _read_image_kernel(path: Path) -> np.ndarray:
-    from PIL import Image
-
     try:
         with Image.open(path) as im:
             arr = np.asarray(im).astype(np.float64)
@@ -165,8 +165,6 @@ def _split_stack(arr: np.ndarray, matlab_order: bool) -> list[np.ndarray]:
 
 
 def _read_mat(path: Path) -> list[np.ndarray]:
-    import scipy.io
-
     try:
         data = scipy.io.loadmat(str(path))
     except NotImplementedError:  # MATLAB v7.3 = HDF5
@@ -187,8 +185,6 @@ def _read_mat(path: Path) -> list[np.ndarray]:
 
 
 def _read_mat_hdf5(path: Path) -> list[np.ndarray]:
-    import h5py
-
     try:
         f = h5py.File(path, "r")
     except Exception as exc:
@@ -205,8 +201,6 @@ def _read_mat_hdf5(path: Path) -> list[np.ndarray]:
 
 def _h5_arrays(f, value) -> list[np.ndarray]:
     """Numeric arrays of an HDF5 value, following object references (MATLAB cell arrays)."""
-    import h5py
-
     arr = np.asarray(value)
     if arr.dtype == object or h5py.check_dtype(ref=arr.dtype) is not None:
         out: list[np.ndarray] = []

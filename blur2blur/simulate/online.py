@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 import torch
+from scipy.signal import fftconvolve
 
 from .camera import Camera, jpeg_roundtrip
 from .profile import CameraProfile, ProfileError
@@ -67,8 +68,6 @@ class OnlineCamera:
 
     def pair(self, crop: np.ndarray, seed: int, noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """One pair from an HxWx3 float [0,1] crop: (blurry, sharp), each (H-2m)x(W-2m)x3 float32."""
-        from scipy.signal import fftconvolve
-
         m = self.margin
         h, w = crop.shape[:2]
         if h <= 2 * m or w <= 2 * m:

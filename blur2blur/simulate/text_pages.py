@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 # Common English words (a fixed list, so pages are reproducible across versions).
 WORDS = tuple("""
@@ -38,8 +39,6 @@ word work world write yellow young
 
 
 def _font(size: int, font: str | os.PathLike | None):
-    from PIL import ImageFont
-
     if font:
         return ImageFont.truetype(str(font), size)
     default = ImageFont.load_default(size=size)
@@ -51,8 +50,6 @@ def _font(size: int, font: str | os.PathLike | None):
 def render_page(seed: int, width: int = 384, height: int = 256, font_size: int = 20,
                 font: str | os.PathLike | None = None, margin: int = 12) -> tuple[np.ndarray, str]:
     """(page HxWx3 float32 in [0,1], its text with one line per text line). Deterministic."""
-    from PIL import Image, ImageDraw
-
     rng = np.random.default_rng([int(seed), int(font_size), int(width), int(height)])
     f = _font(font_size, font)
     paper = float(rng.uniform(0.82, 0.95))

@@ -171,7 +171,7 @@ class TranslatorConfig:
     (losses/patch_swd.py). lambda_gan: weight of the adversarial term (1 in every preset); 0 turns
     the GAN off (D is then not trained) so that the patch-statistics term is T's only critic.
     k_noise: "none" or "match": K is made from S smoothed by a Gaussian of `k_denoise_sigma` px,
-    blurred, plus fresh noise of the camera's level estimated from S (data/known_blur.py), so
+    blurred, plus fresh noise of the camera's level estimated from S (known_blur/images.py), so
     that B and K differ only in blur (with k_source "known": trainC plus that noise).
 
     The patch-statistics term's estimate (issue #19): `swd_samples` random patches of T(b) per

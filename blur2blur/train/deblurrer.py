@@ -21,9 +21,9 @@ from blur2blur.io import list_images, read_image
 from blur2blur.losses.pixel import psnr_loss
 from blur2blur.metrics.psnr import psnr
 from blur2blur.nets import build_network
+from blur2blur.nets.pretrained import shipped_stem
 from blur2blur.nets.weights import load_weights, read_model_meta, save_model
 from blur2blur.perf import autocast, channels_last_ok, resolve_amp, to_channels_last
-from blur2blur.pretrained import shipped_stem
 from blur2blur.simulate.degradations import synthesize
 from blur2blur.simulate.noise_model import NoiseCurve
 from blur2blur.simulate.online import OnlineCamera

@@ -22,7 +22,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
+import av
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from blur2blur.io import IMAGE_EXTENSIONS
 from blur2blur.outputs.files import temp_path
@@ -94,8 +97,6 @@ class VideoInfo:
 
 
 def _open(path: Path):
-    import av
-
     if not path.is_file():
         raise VideoError(path, "no such file" if not path.exists() else "not a file")
     if path.stat().st_size == 0:
@@ -117,8 +118,6 @@ def _rotation(value) -> int:
 
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Read a video's facts from its header and first frame; VideoError names what is wrong."""
-    import av
-
     path = Path(path)
     container = _open(path)
     try:
@@ -174,9 +173,6 @@ def resize_long_side(img: np.ndarray, long_side: int) -> np.ndarray:
     h, w = img.shape[:2]
     if max(h, w) <= long_side:
         return img
-    import torch
-    import torch.nn.functional as F
-
     s = long_side / max(h, w)
     size = (max(1, round(h * s)), max(1, round(w * s)))
     t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None]
@@ -189,8 +185,6 @@ def read_frames(path: str | os.PathLike, every: int = 1, fps: float | None = Non
     first frame at or after each multiple of 1/fps seconds; at most `max_frames`; shrunk to
     `long_side` px when given. Corrupt packets are skipped by FFmpeg; a file with no decodable
     frame is a VideoError."""
-    import av
-
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
     if fps is not None and fps <= 0:
@@ -246,8 +240,6 @@ class VideoWriter:
     def __init__(self, path: str | os.PathLike, width: int, height: int, fps: Fraction | float,
                  crf: int = 18, rotation: int = 0, audio_from: str | os.PathLike | None = None,
                  time_base: Fraction | None = None):
-        import av
-
         if not 0 <= crf <= 51:
             raise ValueError(f"crf must be in [0, 51], got {crf}")
         self.path = Path(path)
@@ -285,8 +277,6 @@ class VideoWriter:
     def write(self, image: np.ndarray, pts: int | None = None) -> None:
         """Append one upright frame (HxWx3 float in [0,1] or uint8); `pts` in `time_base` (None:
         the frame count / fps)."""
-        import av
-
         arr = image if image.dtype == np.uint8 else np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
         if self.rotation:  # back to the coded orientation
             arr = np.ascontiguousarray(np.rot90(arr, k=-self.rotation // 90))

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+import av
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -131,8 +132,6 @@ def simulate_clip(photo: str | os.PathLike | np.ndarray, out_dir: str | os.PathL
 
 def _tone(out: Path, seconds: float) -> Path:
     """A short AAC file with a quiet 440 Hz tone, to give a clip an audio track."""
-    import av
-
     path = out / ".tone.m4a"
     rate = 16000
     with av.open(str(path), "w", format="mp4") as container:

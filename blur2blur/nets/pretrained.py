@@ -18,7 +18,7 @@ from pathlib import Path
 from blur2blur.nets.weights import load_model, read_model_meta
 from blur2blur.outputs.files import atomic_write_text
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"  # (blur2blur/weights)
 SHIPPED_DEBLURRER = "deblurrer_actioncam"
 KNOWN_CAMERA = "actioncam"
 REINSTALL = "reinstall blur2blur (pip install --force-reinstall .) or give --deblurrer CHECKPOINT"
