@@ -118,6 +118,7 @@ def run_demo(out_dir: str | Path = "demo_out", photos: str | Path | None = None,
             deb_known = train_deblurrer(data / "trainC", data / "trainD", runs / "deblurrer_known",
                                         with_known_grain(dcfg, known_set),  # (K's grain, when matched, is learnt too)
                                         "cpu-small", device, progress, overwrite=overwrite)
+    tcfg.val_deblurrer = str(deb_known)  # (the known deblurrer, for val_criterion=deblurred)
     print("[4/5] training the blur translator T (B -> K), and the upper bound: the known deblurrer "
           "fine-tuned on the camera's own pairs for as many iterations")
     with _timed(timings, "translator"):

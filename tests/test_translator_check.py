@@ -213,3 +213,76 @@ def test_too_few_images_to_hold_out_trains_unchecked_with_a_warning(tmp_path):
         train_translator(tmp_path / "B", tmp_path / "K", tmp_path / "run", cfg, device="cpu", progress=False)
     assert not (tmp_path / "run" / "translator_check.json").exists()
     assert read_model_meta(tmp_path / "run" / "translator")["network"] == "mimo_unet"
+
+
+class Wiener(nn.Module):
+    """A 'deblurrer' for a Gaussian blur of `sigma` px: the Wiener filter (mirror-padded FFT)."""
+
+    def __init__(self, sigma, nsr=3e-3):
+        super().__init__()
+        self.sigma, self.nsr = sigma, nsr
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        xp = torch.cat([x, x.flip(-1)], -1)
+        xp = torch.cat([xp, xp.flip(-2)], -2)
+        fy, fx = torch.fft.fftfreq(xp.shape[-2])[:, None], torch.fft.fftfreq(xp.shape[-1])[None, :]
+        otf = torch.exp(-2 * (torch.pi * self.sigma) ** 2 * (fx ** 2 + fy ** 2))
+        return torch.fft.ifft2(torch.fft.fft2(xp) * otf / (otf ** 2 + self.nsr)).real[..., :h, :w].clamp(0, 1)
+
+
+def _textured_camera(tmp_path, rng):
+    """The camera's blurry images B (its textured scenes, Gaussian blur of 1 px), its sharp images S
+    (other textured scenes) and known-blur images K of other, smooth scenes (Gaussian 1.5 px)."""
+    b = _write(tmp_path / "B", [_gauss(_scene(rng), 1.0) for _ in range(6)])
+    s = _write(tmp_path / "S", [_scene(rng) for _ in range(8)])
+    k = _write(tmp_path / "K", [_gauss(smooth_photo(rng, 64, 64), 1.5) for _ in range(6)])
+    return b, s, k
+
+
+def test_a_translator_that_smooths_the_cameras_textures_towards_other_scenes_is_rejected(tmp_path):
+    # Issue #28's failure, constructed: smoothing the camera's textured scenes brings their patches
+    # closer to K's smooth other scenes, so the K criterion approves it; through the deblurrer
+    # (here one that changes nothing) against the camera's own sharp images, it is rejected.
+    b, s, k = _textured_camera(tmp_path, np.random.default_rng(0))
+    smoothing, cpu, margin = Gaussian(2.0), torch.device("cpu"), 0.02
+    by_k = TranslatorCheck(b, k, patch=7, window=64)
+    assert by_k.score(smoothing, cpu) < by_k.identity * (1 - margin)  # (the old criterion is fooled)
+    through = TranslatorCheck(b, s[0::2], s[1::2], patch=7, window=64, through=nn.Identity())
+    assert through.score(smoothing, cpu) > through.identity
+    assert through.k_level < through.identity  # (two samples of S are closer than the blurry B)
+
+
+def test_through_the_deblurrer_a_translator_that_matches_the_known_blur_is_accepted(tmp_path):
+    # The known deblurrer undoes a Gaussian blur of 2 px; the camera's blur is 1 px. Blurring the
+    # camera's images by sqrt(3) px more gives the known blur exactly (T wins); 3 px more is over
+    # the top (T loses against the identity, whose deblurred images ring but keep their edges).
+    b, s, _ = _textured_camera(tmp_path, np.random.default_rng(0))
+    check = TranslatorCheck(b, s[0::2], s[1::2], patch=7, window=64, through=Wiener(2.0))
+    cpu = torch.device("cpu")
+    assert check.score(Gaussian(3 ** 0.5), cpu) < check.identity * 0.98
+    assert check.score(Gaussian(3.0), cpu) > check.identity
+    assert "D(T(B_val))" in check.summary()["criterion"]
+
+
+def test_a_translator_run_with_the_deblurred_criterion_scores_through_the_named_deblurrer(tmp_path):
+    from blur2blur.nets import build_network
+    from blur2blur.nets.weights import save_model
+
+    b, s, k = _textured_camera(tmp_path, np.random.default_rng(1))
+    deb = build_network("nafnet", width=8, enc_blk_nums=[1], dec_blk_nums=[1], middle_blk_num=1)
+    save_model(deb, tmp_path / "deb", "nafnet", {"width": 8, "enc_blk_nums": [1], "dec_blk_nums": [1],
+                                                  "middle_blk_num": 1})
+    cfg = make_config(TranslatorConfig, "cpu-small", TINY + ["val_criterion=deblurred",
+                                                              f"val_deblurrer={tmp_path / 'deb'}"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train_translator(tmp_path / "B", tmp_path / "K", tmp_path / "run", cfg, device="cpu", progress=False,
+                         sharp_dir=tmp_path / "S")
+    report = json.loads((tmp_path / "run" / "translator_check.json").read_text())
+    assert "D(T(B_val))" in report["criterion"] and report["held_out"] == {"B": 2, "K": 4}
+    assert [h["iteration"] for h in report["history"]] == [2, 4, 6]
+    assert report["k_level"] is not None and report["decision"]["exported"] in ("trained", "identity")
+    missing = make_config(TranslatorConfig, "cpu-small", TINY + ["val_criterion=deblurred"])
+    with pytest.raises(ValueError, match="sharp images"):
+        train_translator(tmp_path / "B", tmp_path / "K", tmp_path / "run2", missing, device="cpu", progress=False)

@@ -47,3 +47,11 @@ def holdout_split(files: Sequence[Path], fraction: float, seed: int = 0, max_fil
         count += len(groups[name])
     held = [Path(f) for f in files if group(Path(f)) in chosen]
     return [Path(f) for f in files if group(Path(f)) not in chosen], held
+
+
+def evenly_spaced(files: Sequence[Path] | None, n: int) -> list[Path]:
+    """At most `n` of `files`, evenly spaced through the list (all of them when there are fewer)."""
+    files = list(files or [])
+    if len(files) <= n:
+        return files
+    return [files[i * len(files) // n] for i in range(n)]

@@ -187,7 +187,10 @@ class TranslatorConfig:
     "best") or the last one ("last"); if its score is not at least `val_margin` (a fraction)
     below the identity's, the run exports the identity translator instead and warns
     (`identity_fallback`; false: export it anyway, with the warning). val_fraction 0: train on
-    all of B and K, no check.
+    all of B and K, no check. `val_criterion` "deblurred" scores instead the distance of
+    D(T(B_val)) to the camera's sharp images S (trainB), D the known deblurrer `val_deblurrer`
+    (a checkpoint stem, an official file is not accepted, or "shipped"): a criterion on the
+    camera's own scenes that textures of other scenes cannot fool (issue #28).
     """
 
     net: str = "mimo_unet"
@@ -271,6 +274,8 @@ class TranslatorConfig:
     val_margin: float = 0.02
     val_keep: str = "best"
     identity_fallback: bool = True
+    val_criterion: str = "known_blur"
+    val_deblurrer: str = "shipped"
 
     def net_kwargs(self) -> dict[str, Any]:
         if self.out_kernel and self.net != "mimo_unet":

@@ -16,7 +16,7 @@ import torch.nn as nn
 
 from blur2blur.data.augment import Augment
 from blur2blur.data.datasets import UnpairedCrops
-from blur2blur.data.holdout import holdout_split
+from blur2blur.data.holdout import evenly_spaced, holdout_split
 from blur2blur.data.sampling import SeededBatches, mix_seed
 from blur2blur.device import seed_everything
 from blur2blur.io import images_in, list_images
@@ -25,8 +25,10 @@ from blur2blur.known_blur.build import build_known_set, online_known_blur, resol
 from blur2blur.losses.patch_swd import PatchBank
 from blur2blur.losses.perceptual import PerceptualLoss
 from blur2blur.nets.identity import IdentityTranslator
+from blur2blur.nets.official import load_network
 from blur2blur.nets.weights import save_model
 from blur2blur.outputs.files import atomic_write_text
+from blur2blur.perf import resolve_amp
 from blur2blur.train.config import TranslatorConfig
 from blur2blur.train.distributed import DistInfo, barrier, setup
 from blur2blur.train.loop import Recipe, run_training
@@ -41,31 +43,25 @@ VAL_MAX_FILES = 64
 BANK_IMAGES = 512
 
 
-def _spread(files: list[Path] | None, n: int) -> list[Path]:
-    """At most `n` of `files`, evenly spaced through the list."""
-    files = list(files or [])
-    if len(files) <= n:
-        return files
-    return [files[i * len(files) // n] for i in range(n)]
-
-
 class TranslatorRecipe(Recipe):
     name = "translator"
 
     def __init__(self, blurry: list[Path], known: list[Path] | None, cfg: TranslatorConfig,
                  info: DistInfo, online_k=None, sharp: list[Path] | None = None,
-                 check_known: list[Path] | None = None):
+                 check_known: list[Path] | None = None, check_sharp: list[Path] | None = None):
         """`known`: files of K (k_source simulate/transfer); or `online_k` (a callable mapping a
         sharp batch to a known-blur batch) with the camera's `sharp` files (k_source online).
         With `cfg.val_fraction` > 0, part of B and of K (whole groups: train/translator_check.py)
         is held out for the label-free check; `check_known`: the known-blur images the check
-        compares with when K is made online (e.g. the known domain's own blurry images)."""
+        compares with when K is made online (e.g. the known domain's own blurry images);
+        `check_sharp`: the camera's sharp images, the reference of `cfg.val_criterion` "deblurred"."""
         self.cfg, self.info = cfg, info
         seed_everything(cfg.seed)
         aug = Augment(hflip=cfg.hflip, vflip=cfg.vflip, rot90=cfg.rot90, jitter=cfg.jitter)
         self.check = None
         if cfg.val_fraction > 0:
-            blurry, known, self.check = self._hold_out(blurry, known, known if online_k is None else check_known)
+            blurry, known, self.check = self._hold_out(blurry, known, known if online_k is None else check_known,
+                                                       check_sharp)
         self.data_b = UnpairedCrops(blurry, cfg.crop, augment=aug)
         self.online_k = online_k
         self.data_k = UnpairedCrops(sharp if online_k is not None else known, cfg.crop, augment=aug)
@@ -75,15 +71,21 @@ class TranslatorRecipe(Recipe):
                 warnings.warn("swd_bank needs a stored known-blur set K: with K made online the "
                               "patch-statistics term compares with each step's K crops", stacklevel=3)
             else:
-                self.trainer.known_bank = PatchBank(_spread(known, BANK_IMAGES),
+                self.trainer.known_bank = PatchBank(evenly_spaced(known, BANK_IMAGES),
                                                     cfg.swd_patch, cfg.swd_bank, seed=cfg.seed).to(info.device)
 
-    def _hold_out(self, blurry: list[Path], known: list[Path] | None, reference: list[Path] | None):
+    def _hold_out(self, blurry: list[Path], known: list[Path] | None, reference: list[Path] | None,
+                  sharp: list[Path] | None):
         """(B to train on, K to train on, the check): a seeded share of B and of the check's
         `reference` known-blur files (K itself, unless K is made online) held out; no check, with
-        a warning, when either is too small to split."""
+        a warning, when either is too small to split. With `val_criterion` "deblurred" the
+        reference is a sample of the camera's `sharp` images (not held out: T never sees them)."""
         cfg = self.cfg
         b_train, b_val = holdout_split(blurry, cfg.val_fraction, cfg.seed, VAL_MAX_FILES)
+        if cfg.val_criterion == "deblurred":
+            if not sharp:
+                raise ValueError("val_criterion=deblurred needs the camera's sharp images S (trainB)")
+            return self._deblurred_check(blurry, b_train, b_val, known, sharp)
         k_train, k_val = holdout_split(reference or [], cfg.val_fraction, cfg.seed, VAL_MAX_FILES)
         if not b_val or not k_val:
             warnings.warn("val_fraction: too few camera or known-blur images to hold any out (two scenes "
@@ -92,8 +94,25 @@ class TranslatorRecipe(Recipe):
             return blurry, known, None
         check = None  # (only the main process checks and exports)
         if self.info.is_main:
-            check = TranslatorCheck(b_val, k_val, _spread(k_train, len(k_val)), cfg.swd_patch, seed=cfg.seed)
+            check = TranslatorCheck(b_val, k_val, evenly_spaced(k_train, len(k_val)), cfg.swd_patch, seed=cfg.seed)
         return b_train, (k_train if reference is known else known), check
+
+    def _deblurred_check(self, blurry, b_train, b_val, known, sharp):
+        """The "deblurred" criterion's check: D(T(B_val)) against a sample of S (half of an even
+        spread; the other half gives the level two samples of S reach)."""
+        if not b_val or len(sharp) < 2:
+            warnings.warn("val_fraction: too few camera images to hold any out or to compare with (two "
+                          "scenes of B and two sharp images are needed); the translator is not checked",
+                          stacklevel=4)
+            return blurry, known, None
+        check = None
+        if self.info.is_main:
+            spread = evenly_spaced(sharp, 2 * VAL_MAX_FILES)
+            deblurrer = load_network(self.cfg.val_deblurrer, device=self.info.device, role="deblurrer")
+            check = TranslatorCheck(b_val, spread[0::2], spread[1::2], self.cfg.swd_patch, seed=self.cfg.seed,
+                                    through=deblurrer, device=self.info.device,
+                                    bf16=resolve_amp(self.cfg.amp, self.info.device))
+        return b_train, known, check
 
     def validate(self, iteration: int) -> dict[str, float]:
         """Score the translator that would be exported by the held-out check (none: {})."""
@@ -211,18 +230,20 @@ def train_translator(
 ) -> Path:
     """Train T on the camera's blurry images (`blurry_dir`, the set B) against the known-blur set
     K (`known_dir`), or against `online_k(sharp crops from sharp_dir)` when `online_k` is given
-    (the held-out check then compares with the known-blur images of `check_known_dir`).
+    (the held-out check then compares with the known-blur images of `check_known_dir`). The
+    camera's sharp images `sharp_dir` are also the reference of `cfg.val_criterion` "deblurred".
     Writes `out_dir/translator.*` and `out_dir/discriminator.*`; returns the translator stem."""
     info = setup(device)
     blurry = images_in(blurry_dir, "the camera's blurry set B")
+    sharp = images_in(sharp_dir, "the camera's sharp set S") if sharp_dir is not None else None
     if online_k is not None:
-        if sharp_dir is None:
+        if sharp is None:
             raise ValueError("online known blur needs the camera's sharp images (sharp_dir)")
         check_known = list_images(check_known_dir) if check_known_dir is not None else None
-        recipe = TranslatorRecipe(blurry, None, cfg, info, online_k=online_k,
-                                  sharp=images_in(sharp_dir, "the camera's sharp set S"), check_known=check_known)
+        recipe = TranslatorRecipe(blurry, None, cfg, info, online_k=online_k, sharp=sharp, check_known=check_known,
+                                  check_sharp=sharp)
     else:
-        recipe = TranslatorRecipe(blurry, images_in(known_dir, "the known-blur set K"), cfg, info)
+        recipe = TranslatorRecipe(blurry, images_in(known_dir, "the known-blur set K"), cfg, info, check_sharp=sharp)
     return run_training(recipe, cfg, out_dir, preset, info, resume=resume, progress=progress,
                         overwrite=overwrite)
 
@@ -230,13 +251,15 @@ def train_translator(
 def _preflight(cfg: TranslatorConfig, out_dir: Path, resume: bool, overwrite: bool, source: str) -> None:
     """Everything that can refuse a run, checked before K is written into its folder: the run
     folder (resume, overwrite, another run there), the perceptual network's weights and the kernel
-    network's file (a refused command changes nothing: docs/reliability.md)."""
+    network's file, the check's deblurrer (a refused command changes nothing: docs/reliability.md)."""
     prepare_run_folder(out_dir, cfg, resume, overwrite, check_only=True)
     if cfg.lambda_rec > 0:
         PerceptualLoss(arch=cfg.perc_arch, layers=tuple(cfg.perc_layers), layer_weights=tuple(cfg.perc_layer_weights),
                        weights=cfg.perc_weights, normalize=cfg.perc_normalize, per_element=cfg.perc_per_element)
     if source == "transfer":
         load_kernel_wizard(cfg.kernel_wizard)
+    if cfg.val_criterion == "deblurred" and cfg.val_fraction > 0:
+        load_network(cfg.val_deblurrer, role="deblurrer")
 
 
 def train_translator_on_layout(
@@ -283,5 +306,6 @@ def train_translator_on_layout(
             _preflight(cfg, out_dir, resume, overwrite, source)
             build_known_set(cfg, root, known_set, source, device, progress)
         barrier(info)
+    sharp_dir = root / "trainB" if cfg.val_criterion == "deblurred" else None
     return train_translator(root / "trainA", known_set, out_dir, cfg, preset, device, progress, resume,
-                            overwrite)
+                            overwrite, sharp_dir=sharp_dir)

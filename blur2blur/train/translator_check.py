@@ -11,6 +11,15 @@ drifted into a worse state is never used.
 
 Each held-out image is scored on one seeded window of at most `window` px a side (the same
 window for the identity and for T), so a check costs a few T passes on small crops.
+
+Two criteria (`TranslatorConfig.val_criterion`):
+- "known_blur": the distance of T(B_val) to K_val, as above;
+- "deblurred": the distance of D(T(B_val)) to the camera's own sharp images S, D the known
+  deblurrer (`through`); the identity's score is D(B_val)'s. This asks what Blur2Blur is for
+  (deblurred camera images that look like the camera's sharp ones) and compares images of the
+  camera's own scenes, so a translator that moves the camera's textures towards the known
+  domain's other scenes (issue #28: smoothing them until their patches look like trainC's) makes
+  D(T(b)) smoother than S and is rejected.
 """
 
 from __future__ import annotations
@@ -43,17 +52,21 @@ def seeded_windows(files: Sequence[Path], window: int, seed: int) -> list[torch.
 
 
 class TranslatorCheck:
-    """Scores translators on held-out camera images `b_val` against held-out known-blur images
-    `k_val` (file lists); `k_level`: other known-blur files (from training) scored the same way,
-    for reference (optional). Lower scores are better."""
+    """Scores translators on held-out camera images `b_val` against reference images `k_val`
+    (file lists: held-out known-blur images, or with `through` the camera's sharp images); `k_level`:
+    other reference files scored the same way, for reference (optional). `through`: a network (the
+    known deblurrer, frozen) applied to the identity's and T's outputs before they are scored.
+    Lower scores are better."""
 
     def __init__(self, b_val: Sequence[Path], k_val: Sequence[Path], k_level: Sequence[Path] = (),
-                 patch: int = 7, window: int = 128, seed: int = 0):
+                 patch: int = 7, window: int = 128, seed: int = 0, through: nn.Module | None = None,
+                 device: torch.device | str = "cpu", bf16: bool = False):
         if not b_val or not k_val:
-            raise ValueError("the translator check needs held-out camera images and held-out known-blur images")
+            raise ValueError("the translator check needs held-out camera images and reference images")
+        self.through = None if through is None else through.eval().requires_grad_(False)
         self.inputs = seeded_windows(b_val, window, seed)
         self.distance = PatchDistance(seeded_windows(k_val, window, seed + 1), patch, seed=seed)
-        self.identity = self.distance.score(self.inputs)
+        self.identity = self.distance.score(self._through(self.inputs, torch.device(device), bf16))
         self.k_level = self.distance.score(seeded_windows(k_level, window, seed + 2)) if k_level else None
         self.n_b, self.n_k = len(b_val), len(k_val)
         self.history: list[tuple[int, float]] = []
@@ -61,19 +74,12 @@ class TranslatorCheck:
 
     @torch.no_grad()
     def score(self, net: nn.Module, device: torch.device, bf16: bool = False) -> float:
-        """The distance of net(B_val) (full-scale output, clamped to [0,1]) to K_val."""
-        was_training = net.training
-        net.eval()
-        outs = []
-        try:
-            for x in self.inputs:
-                with autocast(bf16, device):
-                    y = net(x.to(device))
-                y = y[-1] if isinstance(y, (list, tuple)) else y
-                outs.append(y.float().clamp(0, 1).cpu())
-        finally:
-            net.train(was_training)
-        return self.distance.score(outs)
+        """The distance of net(B_val) (full-scale output, clamped to [0,1]; through `through`) to
+        the reference."""
+        return self.distance.score(self._through(_run(net, self.inputs, device, bf16), device, bf16))
+
+    def _through(self, images: list[torch.Tensor], device: torch.device, bf16: bool) -> list[torch.Tensor]:
+        return images if self.through is None else _run(self.through, images, device, bf16)
 
     def update(self, net: nn.Module, iteration: int, device: torch.device, bf16: bool = False) -> dict[str, float]:
         """Score `net` after `iteration` iterations, keep its weights when it is the best so far;
@@ -99,7 +105,10 @@ class TranslatorCheck:
     def summary(self) -> dict:
         """JSON-ready: the identity's and K's own scores, the best evaluation and the history."""
         best = None if self.best is None else {k: self.best[k] for k in ("iteration", "score")}
-        return {"criterion": "patch-statistics distance of T(B_val) to K_val (metrics/patch_distance.py); lower is closer",
+        criterion = ("patch-statistics distance of T(B_val) to K_val (metrics/patch_distance.py); lower is closer"
+                     if self.through is None else "patch-statistics distance of D(T(B_val)) to the camera's sharp "
+                     "images S, D the known deblurrer (metrics/patch_distance.py); lower is closer")
+        return {"criterion": criterion,
                 "held_out": {"B": self.n_b, "K": self.n_k}, "identity": self.identity, "k_level": self.k_level,
                 "best": best,
                 "history": [{"iteration": i, "score": s} for i, s in self.history]}
@@ -110,6 +119,24 @@ class TranslatorCheck:
     def load_state_dict(self, state: dict) -> None:
         self.history = [(int(i), float(s)) for i, s in state["history"]]
         self.best = state["best"]
+
+
+@torch.no_grad()
+def _run(net: nn.Module, images: list[torch.Tensor], device: torch.device, bf16: bool) -> list[torch.Tensor]:
+    """`net` (eval mode, its mode restored) on each 1x3xhxw image; the full-scale output clamped
+    to [0,1], on the CPU."""
+    was_training = net.training
+    net.eval()
+    outs = []
+    try:
+        for x in images:
+            with autocast(bf16, device):
+                y = net(x.to(device))
+            y = y[-1] if isinstance(y, (list, tuple)) else y
+            outs.append(y.float().clamp(0, 1).cpu())
+    finally:
+        net.train(was_training)
+    return outs
 
 
 def decide_export(check: TranslatorCheck | None, cfg, net: nn.Module) -> tuple[nn.Module, dict | None]:
