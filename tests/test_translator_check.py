@@ -97,7 +97,7 @@ def test_criterion_ranks_identity_between_a_matching_and_an_over_smoothing_trans
     dist = PatchDistance(k_val)
     check = TranslatorCheck.__new__(TranslatorCheck)  # (the check's scoring on in-memory images)
     check.inputs = [torch.from_numpy(b).permute(2, 0, 1)[None] for b in b_val]
-    check.distance = dist
+    check.distance, check.through = dist, None
     identity = dist.score(check.inputs)
     matching = check.score(Gaussian(1.5), torch.device("cpu"))
     over = check.score(Gaussian(6.0), torch.device("cpu"))
