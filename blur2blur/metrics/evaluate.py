@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from blur2blur.io import list_images, read_image, to_tensor
+from blur2blur.metrics.niqe import load_pristine_model, niqe
 from blur2blur.outputs.files import atomic_write_text
 from blur2blur.progress import tqdm
 from .psnr import psnr
@@ -142,8 +143,6 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, lpips=None, niqe_model
     if "niqe" in metrics:
         if niqe_model is None:
             raise ValueError("the niqe metric needs a pristine model (.npz with mu_pris_param, cov_pris_param)")
-        from .niqe import load_pristine_model, niqe
-
         model = load_pristine_model(niqe_model)
         niqe_fn = lambda p: niqe(p, model)  # noqa: E731
         labels["niqe"] = f"NIQE (Y, 96 px blocks, {Path(niqe_model).name})"
