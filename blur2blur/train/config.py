@@ -189,8 +189,10 @@ class TranslatorConfig:
     (`identity_fallback`; false: export it anyway, with the warning). val_fraction 0: train on
     all of B and K, no check. `val_criterion` "deblurred" scores instead the distance of
     D(T(B_val)) to the camera's sharp images S (trainB), D the known deblurrer `val_deblurrer`
-    (a checkpoint stem, an official file is not accepted, or "shipped"): a criterion on the
-    camera's own scenes that textures of other scenes cannot fool (issue #28).
+    (a checkpoint stem, or "shipped"): a criterion on the camera's own scenes that textures of
+    other scenes cannot fool (issue #28); "known_blur" the distance of T(B_val) to K_val; "auto"
+    (default) "deblurred" when the run has the camera's sharp images (every run on a layout),
+    else "known_blur" (measured: benchmarks/decision_table.py, docs/research/decisions.md).
     """
 
     net: str = "mimo_unet"
@@ -274,7 +276,7 @@ class TranslatorConfig:
     val_margin: float = 0.02
     val_keep: str = "best"
     identity_fallback: bool = True
-    val_criterion: str = "known_blur"
+    val_criterion: str = "auto"
     val_deblurrer: str = "shipped"
 
     def net_kwargs(self) -> dict[str, Any]:

@@ -24,7 +24,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "k_noise": ("none", "match"),
     "kernel_mode": ("convex", "residual"),
     "val_keep": ("best", "last"),
-    "val_criterion": ("known_blur", "deblurred"),
+    "val_criterion": ("auto", "known_blur", "deblurred"),
     "synthesis": ("", "linear", "bsrgan", "rsblur"),
     "method": ("cyclegan", "dualgan"),
 }

@@ -78,13 +78,14 @@ class TranslatorRecipe(Recipe):
                   sharp: list[Path] | None):
         """(B to train on, K to train on, the check): a seeded share of B and of the check's
         `reference` known-blur files (K itself, unless K is made online) held out; no check, with
-        a warning, when either is too small to split. With `val_criterion` "deblurred" the
-        reference is a sample of the camera's `sharp` images (not held out: T never sees them)."""
+        a warning, when either is too small to split. With `val_criterion` "deblurred" (or "auto"
+        with `sharp` given) the reference is a sample of the camera's `sharp` images (not held
+        out: T never sees them)."""
         cfg = self.cfg
         b_train, b_val = holdout_split(blurry, cfg.val_fraction, cfg.seed, VAL_MAX_FILES)
-        if cfg.val_criterion == "deblurred":
-            if not sharp:
-                raise ValueError("val_criterion=deblurred needs the camera's sharp images S (trainB)")
+        if cfg.val_criterion == "deblurred" and not sharp:
+            raise ValueError("val_criterion=deblurred needs the camera's sharp images S (trainB)")
+        if cfg.val_criterion == "deblurred" or (cfg.val_criterion == "auto" and sharp):
             return self._deblurred_check(blurry, b_train, b_val, known, sharp)
         k_train, k_val = holdout_split(reference or [], cfg.val_fraction, cfg.seed, VAL_MAX_FILES)
         if not b_val or not k_val:
@@ -258,7 +259,7 @@ def _preflight(cfg: TranslatorConfig, out_dir: Path, resume: bool, overwrite: bo
                        weights=cfg.perc_weights, normalize=cfg.perc_normalize, per_element=cfg.perc_per_element)
     if source == "transfer":
         load_kernel_wizard(cfg.kernel_wizard)
-    if cfg.val_criterion == "deblurred" and cfg.val_fraction > 0:
+    if cfg.val_criterion != "known_blur" and cfg.val_fraction > 0:
         load_network(cfg.val_deblurrer, role="deblurrer")
 
 
@@ -306,6 +307,9 @@ def train_translator_on_layout(
             _preflight(cfg, out_dir, resume, overwrite, source)
             build_known_set(cfg, root, known_set, source, device, progress)
         barrier(info)
-    sharp_dir = root / "trainB" if cfg.val_criterion == "deblurred" else None
+    # (the camera's sharp images for the check through the deblurrer; "auto" without them: the K criterion)
+    has_sharp = cfg.val_criterion == "deblurred" or (
+        cfg.val_criterion == "auto" and (root / "trainB").is_dir() and bool(list_images(root / "trainB")))
+    sharp_dir = root / "trainB" if has_sharp else None
     return train_translator(root / "trainA", known_set, out_dir, cfg, preset, device, progress, resume,
                             overwrite, sharp_dir=sharp_dir)
