@@ -41,6 +41,7 @@ from blur2blur.train.config_checks import validate_config
 from blur2blur.train.deblurrer import train_deblurrer
 from blur2blur.train.presets import make_config
 from blur2blur.train.translator import train_translator_on_layout
+from blur2blur.train.translator_check import check_terms
 
 # Natural colour photos that ship inside the scikit-image wheel (no download needed).
 BUNDLED_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg",
@@ -221,14 +222,16 @@ def _check_sentence(path: Path) -> str:
     """What the translator run's held-out check decided, in one sentence."""
     if not path.is_file():
         return "none (val_fraction=0)"
-    d = json.loads(path.read_text())["decision"]
+    summary = json.loads(path.read_text())
+    d = summary["decision"]
+    what, target, _ = check_terms(summary)
     closer = 1 - d["score"] / d["identity"]
     if d["exported"] == "identity":
-        return (f"T did not bring the held-out camera images closer to the known blur ({closer:+.0%}); the "
+        return (f"T did not bring {what} closer to {target} ({closer:+.0%}); the "
                 "exported translator is the identity, so Blur2Blur equals the direct deblurrer")
     if not d["beats_identity"]:
         return f"T does not beat the identity ({closer:+.0%}) and was exported anyway (identity_fallback=false)"
-    return (f"T brings the held-out camera images {closer:.0%} closer to the known blur by patch statistics "
+    return (f"T brings {what} {closer:.0%} closer to {target} by patch statistics "
             f"(the weights of iteration {d['iteration']} were exported)")
 
 

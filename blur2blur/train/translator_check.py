@@ -108,7 +108,7 @@ class TranslatorCheck:
         criterion = ("patch-statistics distance of T(B_val) to K_val (metrics/patch_distance.py); lower is closer"
                      if self.through is None else "patch-statistics distance of D(T(B_val)) to the camera's sharp "
                      "images S, D the known deblurrer (metrics/patch_distance.py); lower is closer")
-        return {"criterion": criterion,
+        return {"criterion": criterion, "reference": "K" if self.through is None else "S",
                 "held_out": {"B": self.n_b, "K": self.n_k}, "identity": self.identity, "k_level": self.k_level,
                 "best": best,
                 "history": [{"iteration": i, "score": s} for i, s in self.history]}
@@ -157,22 +157,29 @@ def decide_export(check: TranslatorCheck | None, cfg, net: nn.Module) -> tuple[n
                  "exported": "trained" if beats or not cfg.identity_fallback else "identity"}
 
 
+def check_terms(summary: dict) -> tuple[str, str, str]:
+    """(what is compared, with what, the identity's phrase) of a check's summary, for messages."""
+    if summary.get("reference") == "S":
+        return ("the held-out camera images, deblurred,", "the camera's sharp images", "without T")
+    return ("the held-out camera images", "the held-out known blur", "they are")
+
+
 def report_decision(summary: dict, decision: dict, out_dir: Path) -> None:
     """Say at the end of training what the held-out check found, plainly."""
     level = summary["k_level"]
-    floor = f"; two samples of K differ by {level:.3g}" if level is not None else ""
+    what, target, untranslated = check_terms(summary)
+    floor = f"; two samples of {summary.get('reference', 'K')} differ by {level:.3g}" if level is not None else ""
     if decision["beats_identity"]:
         gain = 1 - decision["score"] / decision["identity"]
-        print(f"translator check: T brings the held-out camera images {gain:.0%} closer to the held-out "
-              f"known blur than they are ({decision['score']:.3g} against {decision['identity']:.3g}{floor}); "
+        print(f"translator check: T brings {what} {gain:.0%} closer to {target} than {untranslated} "
+              f"({decision['score']:.3g} against {decision['identity']:.3g}{floor}); "
               f"exported the weights of iteration {decision['iteration']} ({out_dir / 'translator_check.json'})")
         return
     advice = ("train longer or with another seed, give a known-blur set closer to the known deblurrer's "
-              "training inputs (k_source=known takes the known domain's own blurry images), and check that "
-              "the camera's blurry images and K differ in blur at all")
+              "training inputs, and check that the camera's blurry images and K differ in blur at all")
     if decision["exported"] == "identity":
-        warnings.warn(f"translator check: the translator did not learn: at best it leaves the held-out camera "
-                      f"images as far from the known blur as they are ({decision['score']:.3g} against "
+        warnings.warn(f"translator check: the translator did not learn: at best it leaves {what} as far from "
+                      f"{target} as {untranslated} ({decision['score']:.3g} against "
                       f"{decision['identity']:.3g}{floor}), so the exported translator is the identity (Blur2Blur "
                       f"is then the known deblurrer applied directly; the trained weights are "
                       f"{out_dir / 'translator_rejected'}.*). To do better: {advice}", stacklevel=2)
