@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from blur2blur.data.holdout import evenly_spaced, holdout_split
+from blur2blur.data.holdout import holdout_split
 from blur2blur.demo import bundled_photos
 from blur2blur.infer.pipeline import DeblurPipeline
 from blur2blur.io import list_images, read_image
@@ -93,8 +93,8 @@ def trained_translator(run: Path) -> Path:
 def deblurred_decision(root: Path, cfg: TranslatorConfig, translator: torch.nn.Module, deblurrer) -> str:
     """The "deblurred" criterion's decision on `translator`, on the run's own held-out B."""
     _, b_val = holdout_split(list_images(root / "trainA"), cfg.val_fraction, cfg.seed, VAL_MAX_FILES)
-    spread = evenly_spaced(list_images(root / "trainB"), 2 * VAL_MAX_FILES)
-    check = TranslatorCheck(b_val, spread[0::2], spread[1::2], cfg.swd_patch, seed=cfg.seed, through=deblurrer)
+    check = TranslatorCheck.through_deblurrer(b_val, list_images(root / "trainB"), deblurrer, VAL_MAX_FILES,
+                                              cfg.swd_patch, seed=cfg.seed)
     score = check.score(translator, torch.device("cpu"))
     return "T" if score < check.identity * (1 - cfg.val_margin) else "id"
 

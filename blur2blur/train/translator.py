@@ -99,8 +99,7 @@ class TranslatorRecipe(Recipe):
         return b_train, (k_train if reference is known else known), check
 
     def _deblurred_check(self, blurry, b_train, b_val, known, sharp):
-        """The "deblurred" criterion's check: D(T(B_val)) against a sample of S (half of an even
-        spread; the other half gives the level two samples of S reach)."""
+        """The "deblurred" criterion's check (`TranslatorCheck.through_deblurrer`) on B_val and S."""
         if not b_val or len(sharp) < 2:
             warnings.warn("val_fraction: too few camera images to hold any out or to compare with (two "
                           "scenes of B and two sharp images are needed); the translator is not checked",
@@ -108,11 +107,10 @@ class TranslatorRecipe(Recipe):
             return blurry, known, None
         check = None
         if self.info.is_main:
-            spread = evenly_spaced(sharp, 2 * VAL_MAX_FILES)
             deblurrer = load_network(self.cfg.val_deblurrer, device=self.info.device, role="deblurrer")
-            check = TranslatorCheck(b_val, spread[0::2], spread[1::2], self.cfg.swd_patch, seed=self.cfg.seed,
-                                    through=deblurrer, device=self.info.device,
-                                    bf16=resolve_amp(self.cfg.amp, self.info.device))
+            check = TranslatorCheck.through_deblurrer(b_val, sharp, deblurrer, VAL_MAX_FILES, self.cfg.swd_patch,
+                                                      seed=self.cfg.seed, device=self.info.device,
+                                                      bf16=resolve_amp(self.cfg.amp, self.info.device))
         return b_train, known, check
 
     def validate(self, iteration: int) -> dict[str, float]:

@@ -32,6 +32,7 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
+from blur2blur.data.holdout import evenly_spaced
 from blur2blur.io import read_image, to_tensor
 from blur2blur.metrics.patch_distance import PatchDistance
 from blur2blur.perf import autocast
@@ -71,6 +72,16 @@ class TranslatorCheck:
         self.n_b, self.n_k = len(b_val), len(k_val)
         self.history: list[tuple[int, float]] = []
         self.best: dict | None = None  # {"iteration", "score", "state"}
+
+    @classmethod
+    def through_deblurrer(cls, b_val: Sequence[Path], sharp: Sequence[Path], deblurrer: nn.Module,
+                          max_files: int, patch: int = 7, seed: int = 0, device: torch.device | str = "cpu",
+                          bf16: bool = False) -> "TranslatorCheck":
+        """The "deblurred" criterion's check: D(T(B_val)) against an even spread of at most
+        `max_files` of the camera's sharp images (the other `max_files` of a spread twice as dense
+        give the level two samples of S reach)."""
+        spread = evenly_spaced(sharp, 2 * max_files)
+        return cls(b_val, spread[0::2], spread[1::2], patch, seed=seed, through=deblurrer, device=device, bf16=bf16)
 
     @torch.no_grad()
     def score(self, net: nn.Module, device: torch.device, bf16: bool = False) -> float:
