@@ -90,13 +90,14 @@ def trained_translator(run: Path) -> Path:
     return rejected if rejected.with_suffix(".json").is_file() else run / "translator"
 
 
-def deblurred_decision(root: Path, cfg: TranslatorConfig, translator: torch.nn.Module, deblurrer) -> str:
-    """The "deblurred" criterion's decision on `translator`, on the run's own held-out B."""
+def deblurred_decision(root: Path, cfg: TranslatorConfig, translator: torch.nn.Module, deblurrer) -> tuple[str, float]:
+    """The "deblurred" criterion's decision on `translator` and its score over the identity's, on the
+    run's own held-out B."""
     _, b_val = holdout_split(list_images(root / "trainA"), cfg.val_fraction, cfg.seed, VAL_MAX_FILES)
     check = TranslatorCheck.through_deblurrer(b_val, list_images(root / "trainB"), deblurrer, VAL_MAX_FILES,
                                               cfg.swd_patch, seed=cfg.seed)
     score = check.score(translator, torch.device("cpu"))
-    return "T" if score < check.identity * (1 - cfg.val_margin) else "id"
+    return ("T" if score < check.identity * (1 - cfg.val_margin) else "id"), score / check.identity
 
 
 def score(root: Path, run: Path, cfg: TranslatorConfig, deblurrer) -> dict:
@@ -114,7 +115,9 @@ def score(root: Path, run: Path, cfg: TranslatorConfig, deblurrer) -> dict:
     out = {k: statistics.fmean(v) for k, v in rows.items()}
     check = json.loads((run / "translator_check.json").read_text())["decision"]
     out["known_blur"] = "T" if check["exported"] == "trained" else "id"
-    out["deblurred"] = deblurred_decision(root, cfg, load_model(trained_translator(run)), deblurrer)
+    out["ratio_known_blur"] = check["score"] / check["identity"]
+    out["deblurred"], out["ratio_deblurred"] = deblurred_decision(root, cfg, load_model(trained_translator(run)),
+                                                                  deblurrer)
     out["b2b_known_blur"] = out["b2b"]  # (what the run itself exported, by the K criterion)
     out["b2b"] = out["trained"] if out["deblurred"] == "T" else out["direct"]
     return out
@@ -154,7 +157,9 @@ def main(argv=None) -> int:
                 r = ledger[key]
                 print(f"{key}: direct {r['direct']:.2f} B2B {r['b2b']:.2f} (K criterion {r['b2b_known_blur']:.2f}) trained {r['trained']:.2f} "
                       f"({r['trained'] - r['direct']:+.2f}) |T(y)-y| {r['moved']:.4f} "
-                      f"known_blur {r['known_blur']} deblurred {r['deblurred']}", flush=True)
+                      f"known_blur {r['known_blur']} deblurred {r['deblurred']} (score over the identity's: "
+                      f"{r.get('ratio_known_blur', float('nan')):.3f}, {r.get('ratio_deblurred', float('nan')):.3f})",
+                      flush=True)
     print_table(ledger, [f"{w}/{s}/{d}" for w in args.worlds for s in args.sources for d in args.seeds])
     return 0
 
