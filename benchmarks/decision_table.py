@@ -8,11 +8,14 @@ with ground truth (PSNR dB, RGB, uint8):
 - direct: the shipped deblurrer applied to the camera's images;
 - B2B: Blur2Blur as the default check (`val_criterion=auto`: through the deblurrer) exports it
   (the identity when it rejects T: then B2B = direct);
-- trained: deblurrer(T(y)) with the trained T, whatever the check decided, and its gain over direct;
 - |T(y)-y|: the mean absolute change T makes (0 = identity);
-- the decision of each criterion on that trained T (`val_criterion`: "known_blur", the run's own:
-  runs are trained with it, so that K_val is held out, and "deblurred", scored here on the same
-  held-out camera images): "T" (export it) or "id".
+- trained: deblurrer(T(y)) with the T the run's check kept (runs are trained with the K criterion,
+  `val_criterion=known_blur`, so that K_val is held out), whatever it decided, and its gain;
+- the decision of each criterion on that T, scored here as the check scores (float32) on the run's
+  held-out camera images: "known_blur" (T(B_val) against K_val) and "deblurred" (the default:
+  D(T(B_val)) against the camera's sharp images): "T" (export it) or "id", with the score over
+  the identity's (below 1 - `val_margin` exports T);
+- other candidate criteria's scores over the identity's (`candidate_ratios`).
   A decision is right when it exports T where T gains more than 0.05 dB and the identity where T
   loses more than 0.05 dB (either is right in between: the two then differ by less than that).
 
@@ -23,7 +26,10 @@ user's own would). K sources: `estimated` (the known pairs' kernels estimated in
 `known` (trainC, with the camera's grain), `simulate` (actioncam on S: the exact transfer).
 
 Every world is made once under OUT/worlds, every run once under OUT/runs (delete to redo); the
-ledger OUT/table.json keeps the scores, so an interrupted table resumes.
+ledger OUT/table.json keeps the scores, so an interrupted table resumes. The translator runs do not
+depend on the deblurrer (they are trained with the K criterion), so when the shipped deblurrer
+changes, the runs are scored again with it and not retrained (each ledger row names the weights'
+sha256).
 
     python benchmarks/decision_table.py --out /tmp/decisions                       # everything
     python benchmarks/decision_table.py --out /tmp/d --worlds isp --sources estimated known --seeds 0
@@ -42,20 +48,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from blur2blur.data.holdout import holdout_split
+from blur2blur.data.holdout import evenly_spaced, holdout_split
 from blur2blur.demo import bundled_photos
 from blur2blur.infer.pipeline import DeblurPipeline
 from blur2blur.io import list_images, read_image
 from blur2blur.known_blur.build import build_known_set
 from blur2blur.metrics.psnr import psnr
 from blur2blur.nets.official import load_network
+from blur2blur.nets.pretrained import manifest
 from blur2blur.nets.weights import load_model
 from blur2blur.outputs.files import atomic_write_text
 from blur2blur.simulate import make_dataset
+from blur2blur.simulate.profile import load_profile
 from blur2blur.train.config import TranslatorConfig
 from blur2blur.train.presets import make_config
 from blur2blur.train.translator import VAL_MAX_FILES, train_translator_on_layout
-from blur2blur.train.translator_check import TranslatorCheck
+from blur2blur.metrics.patch_distance import PatchDistance
+from blur2blur.train.translator_check import TranslatorCheck, network_outputs, seeded_windows
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 WORLDS = {  # name: (photos, the unknown camera's profile, tile px)
@@ -65,6 +74,7 @@ WORLDS = {  # name: (photos, the unknown camera's profile, tile px)
     "isp": (SHARED / "sharp_kodak24", "phone_isp", 128),
 }
 SOURCES = ("estimated", "known", "simulate")
+MARGIN = 1 - TranslatorConfig.val_margin  # (a criterion exports T when its score is below this times the identity's)
 TOLERANCE = 0.05  # dB: below this, exporting T or the identity makes no difference that counts
 
 
@@ -75,6 +85,8 @@ def world(out: Path, name: str, tile: int | None) -> Path:
         return root
     photos, unknown, default_tile = WORLDS[name]
     sources = bundled_photos() if photos is None else list_images(photos)
+    if unknown == "levin":  # (the profile needs the file of Levin's recorded kernels)
+        unknown = load_profile("levin", kernels=SHARED / "kernels" / "Levin09.mat")
     make_dataset(sources, root, "actioncam", unknown, tile=tile or default_tile, seed=0, write_train_gt=True,
                  progress=False, overwrite=True)
     if name == "isp":  # (a plain layout, as a user's own: no record of the profile of its known pairs)
@@ -90,36 +102,73 @@ def trained_translator(run: Path) -> Path:
     return rejected if rejected.with_suffix(".json").is_file() else run / "translator"
 
 
-def deblurred_decision(root: Path, cfg: TranslatorConfig, translator: torch.nn.Module, deblurrer) -> tuple[str, float]:
-    """The "deblurred" criterion's decision on `translator` and its score over the identity's, on the
-    run's own held-out B."""
+def decisions(root: Path, known: Path, cfg: TranslatorConfig, translator: torch.nn.Module,
+              deblurrer) -> dict[str, tuple[str, float]]:
+    """Each criterion's decision on `translator` ("T" or "id") and its score over the identity's, on
+    the run's own held-out B (and held-out K for "known_blur"), scored as the check scores (float32)."""
     _, b_val = holdout_split(list_images(root / "trainA"), cfg.val_fraction, cfg.seed, VAL_MAX_FILES)
-    check = TranslatorCheck.through_deblurrer(b_val, list_images(root / "trainB"), deblurrer, VAL_MAX_FILES,
-                                              cfg.swd_patch, seed=cfg.seed)
-    score = check.score(translator, torch.device("cpu"))
-    return ("T" if score < check.identity * (1 - cfg.val_margin) else "id"), score / check.identity
+    _, k_val = holdout_split(list_images(known), cfg.val_fraction, cfg.seed, VAL_MAX_FILES)
+    checks = {"known_blur": TranslatorCheck(b_val, k_val, (), cfg.swd_patch, seed=cfg.seed),
+              "deblurred": TranslatorCheck.through_deblurrer(b_val, list_images(root / "trainB"), deblurrer,
+                                                             VAL_MAX_FILES, cfg.swd_patch, seed=cfg.seed)}
+    out = {}
+    for name, check in checks.items():
+        ratio = check.score(translator, torch.device("cpu")) / check.identity
+        out[name] = ("T" if ratio < 1 - cfg.val_margin else "id"), ratio
+    return out
 
 
-def score(root: Path, run: Path, cfg: TranslatorConfig, deblurrer) -> dict:
+def candidate_ratios(root: Path, known: Path, cfg: TranslatorConfig, translator: torch.nn.Module,
+                     deblurrer) -> dict[str, float]:
+    """Other label-free criteria one could decide with (score of T over the identity's; lower favours
+    T), on the run's held-out B: "S/2" the deblurred criterion at half scale (where grain is
+    averaged away), "D(K)" and "D(K)/2" the deblurred images against the deblurrer's output on the
+    held-out K (what a perfect translator would give it), "K/2" the K criterion at half scale."""
+    cpu = torch.device("cpu")
+    _, b_val = holdout_split(list_images(root / "trainA"), cfg.val_fraction, cfg.seed, VAL_MAX_FILES)
+    _, k_val = holdout_split(list_images(known), cfg.val_fraction, cfg.seed, VAL_MAX_FILES)
+    sharp = evenly_spaced(list_images(root / "trainB"), 2 * VAL_MAX_FILES)[0::2]
+    b = seeded_windows(b_val, 128, cfg.seed)
+    tb = network_outputs(translator, b, cpu)
+    k = seeded_windows(k_val, 128, cfg.seed + 1)
+    d_b, d_tb, d_k = (network_outputs(deblurrer, x, cpu) for x in (b, tb, k))
+    s = seeded_windows(sharp, 128, cfg.seed + 1)
+    half = lambda xs: [torch.nn.functional.avg_pool2d(x, 2) for x in xs]  # noqa: E731
+    out = {}
+    for name, ref, ident, trans in (("S/2", s, d_b, d_tb), ("D(K)", d_k, d_b, d_tb), ("D(K)/2", d_k, d_b, d_tb),
+                                    ("K/2", k, b, tb)):
+        f = half if name.endswith("/2") else (lambda xs: xs)
+        dist = PatchDistance(f(ref), cfg.swd_patch, seed=cfg.seed)
+        out[name] = dist.score(f(trans)) / dist.score(f(ident))
+    return out
+
+
+def direct_psnr(root: Path) -> list[float]:
+    """PSNR of the shipped deblurrer alone on each of the world's test images."""
     direct = DeblurPipeline.from_checkpoints("shipped", None, "cpu")
-    exported = DeblurPipeline.from_checkpoints("shipped", run / "translator", "cpu")
+    return [psnr(direct.run(read_image(f))["deblurred"], read_image(root / "testA_gt" / f.name))
+            for f in list_images(root / "testA")]
+
+
+def score(root: Path, run: Path, known: Path, cfg: TranslatorConfig, deblurrer, direct: list[float]) -> dict:
+    """The row of one run: mean PSNR of direct (given: `direct_psnr`) and through the trained T,
+    |T(y)-y|, each criterion's decision and score ratio, and what each would export (B2B)."""
     trained = DeblurPipeline.from_checkpoints("shipped", trained_translator(run), "cpu")
-    rows: dict[str, list[float]] = {"direct": [], "b2b": [], "trained": [], "moved": []}
+    rows: dict[str, list[float]] = {"trained": [], "moved": []}
     for f in list_images(root / "testA"):
         y, gt = read_image(f), read_image(root / "testA_gt" / f.name)
         outs = trained.run(y)
-        rows["direct"].append(psnr(direct.run(y)["deblurred"], gt))
-        rows["b2b"].append(psnr(exported.run(y)["deblurred"], gt))
         rows["trained"].append(psnr(outs["deblurred"], gt))
         rows["moved"].append(float(np.abs(outs["translated"] - y).mean()))
-    out = {k: statistics.fmean(v) for k, v in rows.items()}
-    check = json.loads((run / "translator_check.json").read_text())["decision"]
-    out["known_blur"] = "T" if check["exported"] == "trained" else "id"
-    out["ratio_known_blur"] = check["score"] / check["identity"]
-    out["deblurred"], out["ratio_deblurred"] = deblurred_decision(root, cfg, load_model(trained_translator(run)),
-                                                                  deblurrer)
-    out["b2b_known_blur"] = out["b2b"]  # (what the run itself exported, by the K criterion)
-    out["b2b"] = out["trained"] if out["deblurred"] == "T" else out["direct"]
+    out = {k: statistics.fmean(v) for k, v in rows.items()} | {"direct": statistics.fmean(direct)}
+    run_check = json.loads((run / "translator_check.json").read_text())["decision"]
+    out["ratio_known_blur_run"] = run_check["score"] / run_check["identity"]  # (its own check, in its precision)
+    translator = load_model(trained_translator(run))
+    for criterion, (decision, ratio) in decisions(root, known, cfg, translator, deblurrer).items():
+        out[criterion], out[f"ratio_{criterion}"] = decision, ratio
+    out["candidates"] = candidate_ratios(root, known, cfg, translator, deblurrer)
+    for criterion, b2b in (("known_blur", "b2b_known_blur"), ("deblurred", "b2b")):  # (what each exports)
+        out[b2b] = out["trained"] if out[criterion] == "T" else out["direct"]
     return out
 
 
@@ -136,26 +185,32 @@ def main(argv=None) -> int:
     ledger_path = args.out / "table.json"
     ledger = json.loads(ledger_path.read_text()) if ledger_path.is_file() else {}
     deblurrer = load_network("shipped", role="deblurrer")
+    weights = manifest()  # (the shipped files' sha256: which deblurrer scored a row)
     for name in args.worlds:
         root = world(args.out, name, args.tile)
+        direct: list[float] | None = None  # (scored once per world, when a row needs it)
         for source in args.sources:
             for seed in args.seeds:
                 key = f"{name}/{source}/{seed}"
                 cfg = make_config(TranslatorConfig, "cpu-small", ["val_criterion=known_blur"] + args.overrides
                                   + [f"k_source={source}", f"seed={seed}"])
                 cfg = dataclasses.replace(cfg, known_profile="actioncam" if source == "simulate" else "")
-                if key not in ledger:
+                if ledger.get(key, {}).get("weights") != weights:
                     run = args.out / "runs" / name / source / str(seed)
                     known = args.out / "known" / name / source / str(seed)
-                    build_known_set(cfg, root, known, source, "cpu", progress=False)
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        train_translator_on_layout(root, run, cfg, "cpu-small", "cpu", progress=False,
-                                                   overwrite=True, known_set=known)
-                    ledger[key] = score(root, run, cfg, deblurrer)
+                    if not all((run / f).is_file() for f in ("translator_check.json", "translator.json")):
+                        # (not trained yet, or interrupted: train it)
+                        build_known_set(cfg, root, known, source, "cpu", progress=False)
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            train_translator_on_layout(root, run, cfg, "cpu-small", "cpu", progress=False,
+                                                       overwrite=True, known_set=known)
+                    direct = direct_psnr(root) if direct is None else direct
+                    ledger[key] = {**score(root, run, known, cfg, deblurrer, direct), "weights": weights}
                     atomic_write_text(ledger_path, json.dumps(ledger, indent=1))
                 r = ledger[key]
-                print(f"{key}: direct {r['direct']:.2f} B2B {r['b2b']:.2f} (K criterion {r['b2b_known_blur']:.2f}) trained {r['trained']:.2f} "
+                print(f"{key}: direct {r['direct']:.2f} B2B {r['b2b']:.2f} (K criterion {r['b2b_known_blur']:.2f}) "
+                      f"trained {r['trained']:.2f} "
                       f"({r['trained'] - r['direct']:+.2f}) |T(y)-y| {r['moved']:.4f} "
                       f"known_blur {r['known_blur']} deblurred {r['deblurred']} (score over the identity's: "
                       f"{r.get('ratio_known_blur', float('nan')):.3f}, {r.get('ratio_deblurred', float('nan')):.3f})",
@@ -165,21 +220,45 @@ def main(argv=None) -> int:
 
 
 def print_table(ledger: dict, keys: list[str]) -> None:
+    """The table (markdown), then per criterion: right decisions, the worst exported translator and
+    Blur2Blur's worst margin over direct; and the mean gain of T per world and K source."""
     print("\n| world | K source | seed | direct | B2B (default) | B2B (K criterion) | trained T | gain of T "
-          "| |T(y)-y| | known_blur | deblurred |")
+          "| \\|T(y)-y\\| | known_blur (score/identity) | deblurred (score/identity) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    right = {"known_blur": 0, "deblurred": 0}
     for key in keys:
         r = ledger[key]
-        gain = r["trained"] - r["direct"]
-        for c in right:
-            right[c] += abs(gain) <= TOLERANCE or (r[c] == "T") == (gain > 0)
         w, s, d = key.split("/")
         print(f"| {w} | {s} | {d} | {r['direct']:.2f} | {r['b2b']:.2f} | {r['b2b_known_blur']:.2f} | "
-              f"{r['trained']:.2f} | {gain:+.2f} | {r['moved']:.4f} | {r['known_blur']} | {r['deblurred']} |")
-    worst = min(ledger[k]["b2b"] - ledger[k]["direct"] for k in keys)
-    print(f"\nright decisions (T where it gains > {TOLERANCE} dB, the identity where it loses more): known_blur {right['known_blur']}/{len(keys)}, "
-          f"deblurred {right['deblurred']}/{len(keys)}; worst B2B - direct as the default exports it: {worst:+.2f} dB")
+              f"{r['trained']:.2f} | {r['trained'] - r['direct']:+.2f} | {r['moved']:.4f} | "
+              f"{r['known_blur']} ({r['ratio_known_blur']:.3f}) | {r['deblurred']} ({r['ratio_deblurred']:.3f}) |")
+    print()
+    for c, b2b in (("known_blur", "b2b_known_blur"), ("deblurred", "b2b")):
+        gains = [(ledger[k]["trained"] - ledger[k]["direct"], ledger[k][c] == "T") for k in keys]
+        right = sum(abs(g) <= TOLERANCE or e == (g > 0) for g, e in gains)
+        worst = min(ledger[k][b2b] - ledger[k]["direct"] for k in keys)
+        print(f"{c}: right decisions {right}/{len(keys)} (T where it gains > {TOLERANCE} dB, the identity where it "
+              f"loses more); {exported_summary(gains)}; worst B2B - direct {worst:+.2f} dB")
+    names = [n for n in ledger[keys[0]].get("candidates", {}) if all("candidates" in ledger[k] for k in keys)]
+    if names:  # (other criteria, each deciding T below the check's own margin, as `val_margin` does)
+        print("\n| run | gain of T | " + " | ".join(names) + " |\n|---|---|" + "---|" * len(names))
+        for k in keys:
+            c = ledger[k]["candidates"]
+            print(f"| {k} | {ledger[k]['trained'] - ledger[k]['direct']:+.2f} | "
+                  + " | ".join(f"{c[n]:.3f}" for n in names) + " |")
+        for n in names:
+            gains = [(ledger[k]["trained"] - ledger[k]["direct"], ledger[k]["candidates"][n] < MARGIN) for k in keys]
+            right = sum(abs(g) <= TOLERANCE or e == (g > 0) for g, e in gains)
+            print(f"{n}: right decisions {right}/{len(keys)}, {exported_summary(gains)}")
+    groups: dict[str, list[float]] = {}
+    for k in keys:
+        groups.setdefault(k.rsplit("/", 1)[0], []).append(ledger[k]["trained"] - ledger[k]["direct"])
+    print("mean gain of T: " + ", ".join(f"{g} {statistics.fmean(v):+.3f}" for g, v in groups.items()))
+
+
+def exported_summary(gains: list[tuple[float, bool]]) -> str:
+    """"exported N (gains of T from .. to ..)" of (gain of T, exported) pairs."""
+    exported = sorted(g for g, e in gains if e)
+    return f"exported {len(exported)}" + (f" (gains {exported[0]:+.2f} to {exported[-1]:+.2f} dB)" if exported else "")
 
 
 if __name__ == "__main__":

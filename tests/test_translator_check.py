@@ -253,6 +253,22 @@ def test_a_translator_that_smooths_the_cameras_textures_towards_other_scenes_is_
     assert through.k_level < through.identity  # (two samples of S are closer than the blurry B)
 
 
+def test_the_check_scores_in_float32_even_inside_a_bfloat16_autocast(tmp_path):
+    # bfloat16 rounds T's output (steps up to 2^-9) but not the identity's images, which moved a
+    # translator's score from 1.03 to 0.55 of the identity's on a phone-ISP camera (issue #28). A
+    # translator that returns its input must score exactly as the identity, whatever precision
+    # the run trains in.
+    b, s, k = _textured_camera(tmp_path, np.random.default_rng(0))
+    passthrough = nn.Conv2d(3, 3, 1, bias=False)
+    with torch.no_grad():
+        passthrough.weight.copy_(torch.eye(3)[:, :, None, None])
+    cpu = torch.device("cpu")
+    for check in (TranslatorCheck(b, k, patch=7, window=64),
+                  TranslatorCheck(b, s[0::2], patch=7, window=64, through=Gaussian(1.0))):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert check.score(passthrough, cpu) == pytest.approx(check.identity, rel=1e-5)
+
+
 def test_through_the_deblurrer_a_translator_that_matches_the_known_blur_is_accepted(tmp_path):
     # The known deblurrer undoes a Gaussian blur of 2 px; the camera's blur is 1 px. Blurring the
     # camera's images by sqrt(3) px more gives the known blur exactly (T wins); 3 px more is over

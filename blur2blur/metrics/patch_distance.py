@@ -38,8 +38,8 @@ class PatchDistance:
 
     def score(self, images: Iterable) -> float:
         """Distance of `images` (as `reference`) to the reference set; lower is closer."""
-        p = self.bank.patches(images)
-        if p.shape[0] == 0:
-            raise ValueError("no images to score")
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(self.bank.dirs.device.type, enabled=False):  # (float32 always)
+            p = self.bank.patches(images)
+            if p.shape[0] == 0:
+                raise ValueError("no images to score")
             return float(self.bank.distance_of_patches(p))

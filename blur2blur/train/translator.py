@@ -28,7 +28,6 @@ from blur2blur.nets.identity import IdentityTranslator
 from blur2blur.nets.official import load_network
 from blur2blur.nets.weights import save_model
 from blur2blur.outputs.files import atomic_write_text
-from blur2blur.perf import resolve_amp
 from blur2blur.train.config import TranslatorConfig
 from blur2blur.train.distributed import DistInfo, barrier, setup
 from blur2blur.train.loop import Recipe, run_training
@@ -109,15 +108,14 @@ class TranslatorRecipe(Recipe):
         if self.info.is_main:
             deblurrer = load_network(self.cfg.val_deblurrer, device=self.info.device, role="deblurrer")
             check = TranslatorCheck.through_deblurrer(b_val, sharp, deblurrer, VAL_MAX_FILES, self.cfg.swd_patch,
-                                                      seed=self.cfg.seed, device=self.info.device,
-                                                      bf16=resolve_amp(self.cfg.amp, self.info.device))
+                                                      seed=self.cfg.seed, device=self.info.device)
         return b_train, known, check
 
     def validate(self, iteration: int) -> dict[str, float]:
         """Score the translator that would be exported by the held-out check (none: {})."""
         if self.check is None:
             return {}
-        return self.check.update(self._exported_net(), iteration, self.info.device, self.trainer.bf16)
+        return self.check.update(self._exported_net(), iteration, self.info.device)
 
     def _exported_net(self) -> nn.Module:
         return self.trainer.T_ema.module if self.trainer.T_ema is not None else self.trainer.T

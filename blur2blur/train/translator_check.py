@@ -10,7 +10,11 @@ identity, and the identity translator otherwise (train/translator.py), so that a
 drifted into a worse state is never used.
 
 Each held-out image is scored on one seeded window of at most `window` px a side (the same
-window for the identity and for T), so a check costs a few T passes on small crops.
+window for the identity and for T), so a check costs a few T passes on small crops. The passes run
+in float32 whatever precision the run trains in: bfloat16 rounds an output to steps of up to 2^-9
+(half a uint8 level), which the contrast-normalised patches of smooth regions register, while the
+identity's images are not rounded; measured on a phone-ISP camera, a translator scored 0.55 of the
+identity's distance in bfloat16 and 1.03 in float32 (docs/research/decisions.md).
 
 Two criteria (`TranslatorConfig.val_criterion`):
 - "known_blur": the distance of T(B_val) to K_val, as above;
@@ -35,7 +39,6 @@ import torch.nn as nn
 from blur2blur.data.holdout import evenly_spaced
 from blur2blur.io import read_image, to_tensor
 from blur2blur.metrics.patch_distance import PatchDistance
-from blur2blur.perf import autocast
 
 
 def seeded_windows(files: Sequence[Path], window: int, seed: int) -> list[torch.Tensor]:
@@ -61,13 +64,13 @@ class TranslatorCheck:
 
     def __init__(self, b_val: Sequence[Path], k_val: Sequence[Path], k_level: Sequence[Path] = (),
                  patch: int = 7, window: int = 128, seed: int = 0, through: nn.Module | None = None,
-                 device: torch.device | str = "cpu", bf16: bool = False):
+                 device: torch.device | str = "cpu"):
         if not b_val or not k_val:
             raise ValueError("the translator check needs held-out camera images and reference images")
         self.through = None if through is None else through.eval().requires_grad_(False)
         self.inputs = seeded_windows(b_val, window, seed)
         self.distance = PatchDistance(seeded_windows(k_val, window, seed + 1), patch, seed=seed)
-        self.identity = self.distance.score(self._through(self.inputs, torch.device(device), bf16))
+        self.identity = self.distance.score(self._through(self.inputs, torch.device(device)))
         self.k_level = self.distance.score(seeded_windows(k_level, window, seed + 2)) if k_level else None
         self.n_b, self.n_k = len(b_val), len(k_val)
         self.history: list[tuple[int, float]] = []
@@ -75,27 +78,27 @@ class TranslatorCheck:
 
     @classmethod
     def through_deblurrer(cls, b_val: Sequence[Path], sharp: Sequence[Path], deblurrer: nn.Module,
-                          max_files: int, patch: int = 7, seed: int = 0, device: torch.device | str = "cpu",
-                          bf16: bool = False) -> "TranslatorCheck":
+                          max_files: int, patch: int = 7, seed: int = 0,
+                          device: torch.device | str = "cpu") -> "TranslatorCheck":
         """The "deblurred" criterion's check: D(T(B_val)) against an even spread of at most
         `max_files` of the camera's sharp images (the other `max_files` of a spread twice as dense
         give the level two samples of S reach)."""
         spread = evenly_spaced(sharp, 2 * max_files)
-        return cls(b_val, spread[0::2], spread[1::2], patch, seed=seed, through=deblurrer, device=device, bf16=bf16)
+        return cls(b_val, spread[0::2], spread[1::2], patch, seed=seed, through=deblurrer, device=device)
 
     @torch.no_grad()
-    def score(self, net: nn.Module, device: torch.device, bf16: bool = False) -> float:
+    def score(self, net: nn.Module, device: torch.device) -> float:
         """The distance of net(B_val) (full-scale output, clamped to [0,1]; through `through`) to
         the reference."""
-        return self.distance.score(self._through(_run(net, self.inputs, device, bf16), device, bf16))
+        return self.distance.score(self._through(network_outputs(net, self.inputs, device), device))
 
-    def _through(self, images: list[torch.Tensor], device: torch.device, bf16: bool) -> list[torch.Tensor]:
-        return images if self.through is None else _run(self.through, images, device, bf16)
+    def _through(self, images: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
+        return images if self.through is None else network_outputs(self.through, images, device)
 
-    def update(self, net: nn.Module, iteration: int, device: torch.device, bf16: bool = False) -> dict[str, float]:
+    def update(self, net: nn.Module, iteration: int, device: torch.device) -> dict[str, float]:
         """Score `net` after `iteration` iterations, keep its weights when it is the best so far;
         returns the scalars to log."""
-        s = self.score(net, device, bf16)
+        s = self.score(net, device)
         self.history.append((int(iteration), s))
         if self.best is None or s < self.best["score"]:
             self.best = {"iteration": int(iteration), "score": s,
@@ -133,15 +136,15 @@ class TranslatorCheck:
 
 
 @torch.no_grad()
-def _run(net: nn.Module, images: list[torch.Tensor], device: torch.device, bf16: bool) -> list[torch.Tensor]:
-    """`net` (eval mode, its mode restored) on each 1x3xhxw image; the full-scale output clamped
-    to [0,1], on the CPU."""
+def network_outputs(net: nn.Module, images: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
+    """`net` (eval mode, its mode restored) on each 1x3xhxw image, in float32 even inside an
+    autocast region (see the module's docstring); the full-scale output clamped to [0,1], on the CPU."""
     was_training = net.training
     net.eval()
     outs = []
     try:
         for x in images:
-            with autocast(bf16, device):
+            with torch.autocast(torch.device(device).type, enabled=False):  # (even inside a caller's autocast)
                 y = net(x.to(device))
             y = y[-1] if isinstance(y, (list, tuple)) else y
             outs.append(y.float().clamp(0, 1).cpu())
