@@ -238,6 +238,12 @@ def print_table(ledger: dict, keys: list[str]) -> None:
         worst = min(ledger[k][b2b] - ledger[k]["direct"] for k in keys)
         print(f"{c}: right decisions {right}/{len(keys)} (T where it gains > {TOLERANCE} dB, the identity where it "
               f"loses more); {exported_summary(gains)}; worst B2B - direct {worst:+.2f} dB")
+    runs_own = [k for k in keys if "ratio_known_blur_run" in ledger[k]]
+    if runs_own:  # (the runs' checks scored in the run's precision: bfloat16 before the float32 fix)
+        flips = [k for k in runs_own
+                 if (ledger[k]["ratio_known_blur_run"] < MARGIN) != (ledger[k]["known_blur"] == "T")]
+        print(f"known_blur in the runs' own checks (their precision) against float32: {len(flips)} of "
+              f"{len(runs_own)} decisions differ" + (f" ({', '.join(flips)})" if flips else ""))
     names = [n for n in ledger[keys[0]].get("candidates", {}) if all("candidates" in ledger[k] for k in keys)]
     if names:  # (other criteria, each deciding T below the check's own margin, as `val_margin` does)
         print("\n| run | gain of T | " + " | ".join(names) + " |\n|---|---|" + "---|" * len(names))
