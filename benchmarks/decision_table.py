@@ -102,12 +102,16 @@ def trained_translator(run: Path) -> Path:
     return rejected if rejected.with_suffix(".json").is_file() else run / "translator"
 
 
-def decisions(root: Path, known: Path, cfg: TranslatorConfig, translator: torch.nn.Module,
-              deblurrer) -> dict[str, tuple[str, float]]:
+def held_out(root: Path, known: Path, cfg: TranslatorConfig) -> tuple[list[Path], list[Path]]:
+    """The run's held-out camera images B_val and known-blur images K_val (its check's split)."""
+    return (holdout_split(list_images(root / "trainA"), cfg.val_fraction, cfg.seed, VAL_MAX_FILES)[1],
+            holdout_split(list_images(known), cfg.val_fraction, cfg.seed, VAL_MAX_FILES)[1])
+
+
+def decisions(root: Path, b_val: list[Path], k_val: list[Path], cfg: TranslatorConfig,
+              translator: torch.nn.Module, deblurrer) -> dict[str, tuple[str, float]]:
     """Each criterion's decision on `translator` ("T" or "id") and its score over the identity's, on
-    the run's own held-out B (and held-out K for "known_blur"), scored as the check scores (float32)."""
-    _, b_val = holdout_split(list_images(root / "trainA"), cfg.val_fraction, cfg.seed, VAL_MAX_FILES)
-    _, k_val = holdout_split(list_images(known), cfg.val_fraction, cfg.seed, VAL_MAX_FILES)
+    the run's held-out B (and K for "known_blur"), scored as the check scores (float32)."""
     checks = {"known_blur": TranslatorCheck(b_val, k_val, (), cfg.swd_patch, seed=cfg.seed),
               "deblurred": TranslatorCheck.through_deblurrer(b_val, list_images(root / "trainB"), deblurrer,
                                                              VAL_MAX_FILES, cfg.swd_patch, seed=cfg.seed)}
@@ -118,15 +122,13 @@ def decisions(root: Path, known: Path, cfg: TranslatorConfig, translator: torch.
     return out
 
 
-def candidate_ratios(root: Path, known: Path, cfg: TranslatorConfig, translator: torch.nn.Module,
-                     deblurrer) -> dict[str, float]:
+def candidate_ratios(root: Path, b_val: list[Path], k_val: list[Path], cfg: TranslatorConfig,
+                     translator: torch.nn.Module, deblurrer) -> dict[str, float]:
     """Other label-free criteria one could decide with (score of T over the identity's; lower favours
     T), on the run's held-out B: "S/2" the deblurred criterion at half scale (where grain is
     averaged away), "D(K)" and "D(K)/2" the deblurred images against the deblurrer's output on the
     held-out K (what a perfect translator would give it), "K/2" the K criterion at half scale."""
     cpu = torch.device("cpu")
-    _, b_val = holdout_split(list_images(root / "trainA"), cfg.val_fraction, cfg.seed, VAL_MAX_FILES)
-    _, k_val = holdout_split(list_images(known), cfg.val_fraction, cfg.seed, VAL_MAX_FILES)
     sharp = evenly_spaced(list_images(root / "trainB"), 2 * VAL_MAX_FILES)[0::2]
     b = seeded_windows(b_val, 128, cfg.seed)
     tb = network_outputs(translator, b, cpu)
@@ -161,12 +163,14 @@ def score(root: Path, run: Path, known: Path, cfg: TranslatorConfig, deblurrer, 
         rows["trained"].append(psnr(outs["deblurred"], gt))
         rows["moved"].append(float(np.abs(outs["translated"] - y).mean()))
     out = {k: statistics.fmean(v) for k, v in rows.items()} | {"direct": statistics.fmean(direct)}
-    run_check = json.loads((run / "translator_check.json").read_text())["decision"]
-    out["ratio_known_blur_run"] = run_check["score"] / run_check["identity"]  # (its own check, in its precision)
+    run_check = json.loads((run / "translator_check.json").read_text())
+    if run_check.get("reference", "K") == "K":  # (the run's own K check, in its precision; older files: K)
+        out["ratio_known_blur_run"] = run_check["decision"]["score"] / run_check["decision"]["identity"]
     translator = load_model(trained_translator(run))
-    for criterion, (decision, ratio) in decisions(root, known, cfg, translator, deblurrer).items():
+    b_val, k_val = held_out(root, known, cfg)
+    for criterion, (decision, ratio) in decisions(root, b_val, k_val, cfg, translator, deblurrer).items():
         out[criterion], out[f"ratio_{criterion}"] = decision, ratio
-    out["candidates"] = candidate_ratios(root, known, cfg, translator, deblurrer)
+    out["candidates"] = candidate_ratios(root, b_val, k_val, cfg, translator, deblurrer)
     for criterion, b2b in (("known_blur", "b2b_known_blur"), ("deblurred", "b2b")):  # (what each exports)
         out[b2b] = out["trained"] if out[criterion] == "T" else out["direct"]
     return out
