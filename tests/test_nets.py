@@ -208,6 +208,23 @@ def test_mimo_kernel_head_is_a_local_symmetric_filter(mode, size):
     with pytest.raises(ValueError, match="kernel_mode"):
         MIMOUNet(base_channel=8, num_res=1, out_kernel=5, kernel_mode="free")
 
+@pytest.mark.parametrize("mode", ["convex", "residual"])
+def test_mimo_kernel_head_applies_its_per_pixel_kernels(mode):
+    """The head (a sum over shifted views) equals the per-pixel kernels of `kernel_weights` applied
+    tap by tap to the unfolded replicate-padded input."""
+    torch.manual_seed(0)
+    net = MIMOUNet(base_channel=8, num_res=1, out_kernel=5, kernel_mode=mode)
+    x, y = torch.rand(2, 3, 11, 14), torch.randn(2, 13 if mode == "convex" else 12, 11, 14)
+    taps = F.unfold(F.pad(x, (2, 2, 2, 2), mode="replicate"), 5).view(2, 3, 25, 11, 14)
+    w = net.kernel_weights(y)
+    if mode == "convex":
+        assert w.shape == (2, 25, 11, 14) and torch.allclose(w.sum(1), torch.ones(2, 11, 14))
+        want = (taps * w[:, None]).sum(2)
+    else:  # pair i: taps i and 24 - i around the centre tap 12
+        want = x + (w[:, None] * (taps[:, :, :12] + taps[:, :, 13:].flip(2) - 2 * x[:, :, None])).sum(2)
+    assert torch.allclose(net._head(y, x), want, atol=1e-6)
+
+
 
 def test_mimo_rejects_bad_input():
     with pytest.raises(ValueError, match="Nx3xHxW"):
