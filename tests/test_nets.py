@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from blur2blur.nets import NETWORKS, MIMOUNet, NAFNet, PatchGAN, build_network
 from blur2blur.nets.nafnet import ChannelPool, LayerNorm2d, local_mean
 from blur2blur.nets.patchgan import init_weights
+from blur2blur.nets.mimo_unet import AFF
 
 
 def n_params(m):
@@ -207,6 +208,17 @@ def test_mimo_kernel_head_is_a_local_symmetric_filter(mode, size):
         MIMOUNet(base_channel=8, num_res=1, out_kernel=4)
     with pytest.raises(ValueError, match="kernel_mode"):
         MIMOUNet(base_channel=8, num_res=1, out_kernel=5, kernel_mode="free")
+
+def test_mimo_feature_fusion_equals_the_official_concatenation():
+    """AFF maps each level before upsampling (or after downsampling) it: the same numbers as the
+    official 1x1 and 3x3 convs on the concatenation of the levels nearest-resized to one size."""
+    torch.manual_seed(0)
+    aff = AFF(8 * 7, 16).double()
+    levels = [torch.rand(2, 8, 24, 40).double(), torch.rand(2, 16, 12, 20).double(), torch.rand(2, 32, 6, 10).double()]
+    for size in ((24, 40), (12, 20)):
+        resized = [F.interpolate(x, size=size, mode="nearest") for x in levels]
+        assert torch.allclose(aff(levels, size), aff.conv(torch.cat(resized, dim=1)), rtol=0, atol=1e-12)
+
 
 @pytest.mark.parametrize("mode", ["convex", "residual"])
 def test_mimo_kernel_head_applies_its_per_pixel_kernels(mode):

@@ -77,7 +77,8 @@ class ResStack(nn.Module):
 
 
 class AFF(nn.Module):
-    """Asymmetric feature fusion: concatenate the three encoder levels, 1x1 then 3x3 conv."""
+    """Asymmetric feature fusion: the three encoder levels, each nearest-resized to one size and
+    concatenated, then a 1x1 and a 3x3 conv."""
 
     def __init__(self, in_channel, out_channel):
         super().__init__()
@@ -86,8 +87,24 @@ class AFF(nn.Module):
             BasicConv(out_channel, out_channel, 3, relu=False),
         )
 
-    def forward(self, x1, x2, x4):
-        return self.conv(torch.cat([x1, x2, x4], dim=1))
+    def forward(self, levels: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        """`levels` at their own resolutions, each an integer multiple or fraction of `size` (the
+        output's H x W). The 1x1 conv is split by input channels and each part applied at the
+        smaller of its level's and the output's resolution: a per-pixel linear map commutes with
+        nearest resizing, so this is the concatenation's result without its full-size copy
+        (at 1280x720 a 7x-wide tensor at full resolution)."""
+        first = self.conv[0].main[0]
+        out, start = None, 0
+        for x in levels:
+            stop = start + x.shape[1]
+            if x.shape[-1] > size[1]:  # (downsample first, then map)
+                x = F.interpolate(x, size=size, mode="nearest")
+            part = F.conv2d(x, first.weight[:, start:stop])
+            if part.shape[-1] < size[1]:  # (map first, then upsample)
+                part = F.interpolate(part, size=size, mode="nearest")
+            out, start = part if out is None else out + part, stop
+        out = F.relu(out + first.bias.view(1, -1, 1, 1))
+        return self.conv[1](out)
 
 
 class SCM(nn.Module):
@@ -200,12 +217,10 @@ class MIMOUNet(nn.Module):
         z = self.FAM1(self.feat_extract[2](res2), z4)
         z = self.Encoder[2](z)
 
-        z12 = F.interpolate(res1, scale_factor=0.5, mode="nearest")
-        z21 = F.interpolate(res2, scale_factor=2.0, mode="nearest")
-        z42 = F.interpolate(z, scale_factor=2.0, mode="nearest")
-        z41 = F.interpolate(z42, scale_factor=2.0, mode="nearest")
-        res2 = self.drop2(self.AFFs[1](z12, res2, z42))
-        res1 = self.drop1(self.AFFs[0](res1, z21, z41))
+        # (the official code resizes every level with nearest interpolation to each AFF's size)
+        res2_fused = self.drop2(self.AFFs[1]([res1, res2, z], res2.shape[-2:]))
+        res1 = self.drop1(self.AFFs[0]([res1, res2, z], res1.shape[-2:]))
+        res2 = res2_fused
 
         z = self.Decoder[0](z)
         out_quarter = self._head(self.ConvsOut[0](z), x_4)
