@@ -10,11 +10,14 @@ with ground truth (PSNR dB, RGB, uint8):
   (the identity when it rejects T: then B2B = direct);
 - |T(y)-y|: the mean absolute change T makes (0 = identity);
 - trained: deblurrer(T(y)) with the T the run's check kept (runs are trained with the K criterion,
-  `val_criterion=known_blur`, so that K_val is held out), whatever it decided, and its gain;
+  `val_criterion=known_blur`, so that K_val is held out; "T kept at": K at full scale, or K/2
+  with `--set val_scale=2`), whatever it decided, and its gain;
 - the decision of each criterion on that T, scored here as the check scores (float32) on the run's
-  held-out camera images: "known_blur" (T(B_val) against K_val) and "deblurred" (the default:
-  D(T(B_val)) against the camera's sharp images): "T" (export it) or "id", with the score over
-  the identity's (below 1 - `val_margin` exports T);
+  held-out camera images: "known_blur" (T(B_val) against K_val, the default before issue #28),
+  "deblurred" (the default: D(T(B_val)) against the camera's sharp images) and "K/2+guard" (the
+  K criterion at half scale, vetoed when "deblurred" scores above `val_guard` times the
+  identity's: docs/research/decisions.md): "T" (export it) or "id", with the score over the
+  identity's (below 1 - `val_margin` exports T);
 - other candidate criteria's scores over the identity's (`candidate_ratios`).
   A decision is right when it exports T where T gains more than 0.05 dB and the identity where T
   loses more than 0.05 dB (either is right in between: the two then differ by less than that).
@@ -29,7 +32,7 @@ Every world is made once under OUT/worlds, every run once under OUT/runs (delete
 ledger OUT/table.json keeps the scores, so an interrupted table resumes. The translator runs do not
 depend on the deblurrer (they are trained with the K criterion), so when the shipped deblurrer
 changes, the runs are scored again with it and not retrained (each ledger row names the weights'
-sha256).
+sha256); `--rescore` scores them again anyway (after a change of the criteria).
 
     python benchmarks/decision_table.py --out /tmp/decisions                       # everything
     python benchmarks/decision_table.py --out /tmp/d --worlds isp --sources estimated known --seeds 0
@@ -111,14 +114,19 @@ def held_out(root: Path, known: Path, cfg: TranslatorConfig) -> tuple[list[Path]
 def decisions(root: Path, b_val: list[Path], k_val: list[Path], cfg: TranslatorConfig,
               translator: torch.nn.Module, deblurrer) -> dict[str, tuple[str, float]]:
     """Each criterion's decision on `translator` ("T" or "id") and its score over the identity's, on
-    the run's held-out B (and K for "known_blur"), scored as the check scores (float32)."""
-    checks = {"known_blur": TranslatorCheck(b_val, k_val, (), cfg.swd_patch, seed=cfg.seed),
+    the run's held-out B (and K for "known_blur"), scored as the check scores (float32):
+    "known_blur" (full scale), "deblurred" (full scale, also the guard's score) and "K/2+guard"
+    (the K criterion at half scale, vetoed by "deblurred" above `cfg.val_guard`)."""
+    checks = {"K/2+guard": TranslatorCheck(b_val, k_val, (), cfg.swd_patch, seed=cfg.seed, scale=2),
+              "known_blur": TranslatorCheck(b_val, k_val, (), cfg.swd_patch, seed=cfg.seed),
               "deblurred": TranslatorCheck.through_deblurrer(b_val, list_images(root / "trainB"), deblurrer,
                                                              VAL_MAX_FILES, cfg.swd_patch, seed=cfg.seed)}
     out = {}
     for name, check in checks.items():
         ratio = check.score(translator, torch.device("cpu")) / check.identity
         out[name] = ("T" if ratio < 1 - cfg.val_margin else "id"), ratio
+    guard_ratio, (k2, k2_ratio) = out["deblurred"][1], out["K/2+guard"]
+    out["K/2+guard"] = ("T" if k2 == "T" and guard_ratio <= cfg.val_guard else "id"), k2_ratio
     return out
 
 
@@ -127,7 +135,8 @@ def candidate_ratios(root: Path, b_val: list[Path], k_val: list[Path], cfg: Tran
     """Other label-free criteria one could decide with (score of T over the identity's; lower favours
     T), on the run's held-out B: "S/2" the deblurred criterion at half scale (where grain is
     averaged away), "D(K)" and "D(K)/2" the deblurred images against the deblurrer's output on the
-    held-out K (what a perfect translator would give it), "K/2" the K criterion at half scale."""
+    held-out K (what a perfect translator would give it), "K/2" the K criterion at half scale
+    (the "K/2+guard" criterion's score, kept for the rows scored before that existed)."""
     cpu = torch.device("cpu")
     sharp = evenly_spaced(list_images(root / "trainB"), 2 * VAL_MAX_FILES)[0::2]
     b = seeded_windows(b_val, 128, cfg.seed)
@@ -164,14 +173,16 @@ def score(root: Path, run: Path, known: Path, cfg: TranslatorConfig, deblurrer, 
         rows["moved"].append(float(np.abs(outs["translated"] - y).mean()))
     out = {k: statistics.fmean(v) for k, v in rows.items()} | {"direct": statistics.fmean(direct)}
     run_check = json.loads((run / "translator_check.json").read_text())
-    if run_check.get("reference", "K") == "K":  # (the run's own K check, in its precision; older files: K)
+    out["run_scale"] = run_check.get("scale", 1)  # (the scale its own check kept T at; older files: 1)
+    if run_check.get("reference", "K") == "K" and out["run_scale"] == 1:  # (its own K check, in its precision)
         out["ratio_known_blur_run"] = run_check["decision"]["score"] / run_check["decision"]["identity"]
     translator = load_model(trained_translator(run))
     b_val, k_val = held_out(root, known, cfg)
     for criterion, (decision, ratio) in decisions(root, b_val, k_val, cfg, translator, deblurrer).items():
         out[criterion], out[f"ratio_{criterion}"] = decision, ratio
     out["candidates"] = candidate_ratios(root, b_val, k_val, cfg, translator, deblurrer)
-    for criterion, b2b in (("known_blur", "b2b_known_blur"), ("deblurred", "b2b")):  # (what each exports)
+    for criterion, b2b in (("deblurred", "b2b"), ("known_blur", "b2b_known_blur"),
+                           ("K/2+guard", "b2b_k2_guard")):  # (what each exports)
         out[b2b] = out["trained"] if out[criterion] == "T" else out["direct"]
     return out
 
@@ -183,6 +194,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sources", nargs="+", default=list(SOURCES), choices=list(SOURCES))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--tile", type=int, default=None, help="scene tile px (default: per world)")
+    ap.add_argument("--rescore", action="store_true", help="score every row again (no retraining)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="translator config overrides on top of cpu-small (e.g. for a quick smoke run)")
     args = ap.parse_args(argv)
@@ -199,7 +211,7 @@ def main(argv=None) -> int:
                 cfg = make_config(TranslatorConfig, "cpu-small", ["val_criterion=known_blur"] + args.overrides
                                   + [f"k_source={source}", f"seed={seed}"])
                 cfg = dataclasses.replace(cfg, known_profile="actioncam" if source == "simulate" else "")
-                if ledger.get(key, {}).get("weights") != weights:
+                if args.rescore or ledger.get(key, {}).get("weights") != weights:
                     run = args.out / "runs" / name / source / str(seed)
                     known = args.out / "known" / name / source / str(seed)
                     if not all((run / f).is_file() for f in ("translator_check.json", "translator.json")):
@@ -212,31 +224,45 @@ def main(argv=None) -> int:
                     direct = direct_psnr(root) if direct is None else direct
                     ledger[key] = {**score(root, run, known, cfg, deblurrer, direct), "weights": weights}
                     atomic_write_text(ledger_path, json.dumps(ledger, indent=1))
-                r = ledger[key]
-                print(f"{key}: direct {r['direct']:.2f} B2B {r['b2b']:.2f} (K criterion {r['b2b_known_blur']:.2f}) "
-                      f"trained {r['trained']:.2f} "
-                      f"({r['trained'] - r['direct']:+.2f}) |T(y)-y| {r['moved']:.4f} "
-                      f"known_blur {r['known_blur']} deblurred {r['deblurred']} (score over the identity's: "
-                      f"{r.get('ratio_known_blur', float('nan')):.3f}, {r.get('ratio_deblurred', float('nan')):.3f})",
+                r = with_k2_guard(ledger[key])
+                print(f"{key}: direct {r['direct']:.2f} B2B {r['b2b']:.2f} trained {r['trained']:.2f} "
+                      f"({r['trained'] - r['direct']:+.2f}) |T(y)-y| {r['moved']:.4f} deblurred {r['deblurred']} "
+                      f"known_blur {r['known_blur']} K/2+guard {r['K/2+guard']} (score over the identity's: "
+                      f"{r['ratio_deblurred']:.3f}, {r['ratio_known_blur']:.3f}, {r['ratio_K/2+guard']:.3f})",
                       flush=True)
     print_table(ledger, [f"{w}/{s}/{d}" for w in args.worlds for s in args.sources for d in args.seeds])
     return 0
 
 
+def with_k2_guard(row: dict) -> dict:
+    """A row scored before the "K/2+guard" criterion existed, completed with its decision: the K/2
+    candidate is the same number (`TranslatorCheck` at scale 2; equal to the last digit on the rows
+    scored since), the guard's the deblurred criterion's ratio."""
+    if "K/2+guard" in row:
+        return row
+    cfg = TranslatorConfig()
+    ratio = row["candidates"]["K/2"]
+    exported = ratio < 1 - cfg.val_margin and row["ratio_deblurred"] <= cfg.val_guard
+    return row | {"K/2+guard": "T" if exported else "id", "ratio_K/2+guard": ratio,
+                  "b2b_k2_guard": row["trained"] if exported else row["direct"]}
+
+
 def print_table(ledger: dict, keys: list[str]) -> None:
     """The table (markdown), then per criterion: right decisions, the worst exported translator and
     Blur2Blur's worst margin over direct; and the mean gain of T per world and K source."""
-    print("\n| world | K source | seed | direct | B2B (default) | B2B (K criterion) | trained T | gain of T "
-          "| \\|T(y)-y\\| | known_blur (score/identity) | deblurred (score/identity) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    ledger = {k: with_k2_guard(ledger[k]) for k in keys}
+    print("\n| world | K source | seed | T kept at | direct | B2B (default) | trained T | gain of T | \\|T(y)-y\\| "
+          "| deblurred (default; score/identity) | known_blur | K/2+guard |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for key in keys:
         r = ledger[key]
         w, s, d = key.split("/")
-        print(f"| {w} | {s} | {d} | {r['direct']:.2f} | {r['b2b']:.2f} | {r['b2b_known_blur']:.2f} | "
-              f"{r['trained']:.2f} | {r['trained'] - r['direct']:+.2f} | {r['moved']:.4f} | "
-              f"{r['known_blur']} ({r['ratio_known_blur']:.3f}) | {r['deblurred']} ({r['ratio_deblurred']:.3f}) |")
+        print(f"| {w} | {s} | {d} | {'K/2' if r.get('run_scale', 1) == 2 else 'K'} | {r['direct']:.2f} | "
+              f"{r['b2b']:.2f} | {r['trained']:.2f} | {r['trained'] - r['direct']:+.2f} | {r['moved']:.4f} | "
+              f"{r['deblurred']} ({r['ratio_deblurred']:.3f}) | {r['known_blur']} ({r['ratio_known_blur']:.3f}) | "
+              f"{r['K/2+guard']} ({r['ratio_K/2+guard']:.3f}) |")
     print()
-    for c, b2b in (("known_blur", "b2b_known_blur"), ("deblurred", "b2b")):
+    for c, b2b in (("deblurred", "b2b"), ("known_blur", "b2b_known_blur"), ("K/2+guard", "b2b_k2_guard")):
         gains = [(ledger[k]["trained"] - ledger[k]["direct"], ledger[k][c] == "T") for k in keys]
         right = sum(abs(g) <= TOLERANCE or e == (g > 0) for g, e in gains)
         worst = min(ledger[k][b2b] - ledger[k]["direct"] for k in keys)

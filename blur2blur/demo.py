@@ -226,6 +226,13 @@ def _check_sentence(path: Path) -> str:
     d = summary["decision"]
     what, target, _ = check_terms(summary)
     closer = 1 - d["score"] / d["identity"]
+    guard = d.get("guard") or {}
+    if guard.get("vetoed"):
+        return (f"T brings {what} {closer:.0%} closer to {target}, but through the known deblurrer it leaves them "
+                f"{guard['ratio']:.2f} times as far from the camera's sharp images (above val_guard="
+                f"{guard['limit']:g}): " + ("the exported translator is the identity, so Blur2Blur equals the "
+                                            "direct deblurrer" if d["exported"] == "identity" else
+                                            "exported anyway (identity_fallback=false)"))
     if d["exported"] == "identity":
         return (f"T did not bring {what} closer to {target} ({closer:+.0%}); the "
                 "exported translator is the identity, so Blur2Blur equals the direct deblurrer")

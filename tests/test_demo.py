@@ -41,6 +41,8 @@ def test_demo_runs_end_to_end(tmp_path, photo_dir):
     # the translator run was checked on held-out images and says what it exported
     check = json.loads((out / "runs" / "translator" / "translator_check.json").read_text())
     assert check["decision"]["exported"] in ("trained", "identity")
+    assert check["reference"] == "S" and check["scale"] == 1  # (the default: through the deblurrer)
+    assert check["decision"]["guard"] is None  # (a guard only with the K criterion)
 
 
 def test_demo_with_the_known_camera_uses_the_shipped_deblurrer_and_trains_the_translator(tmp_path, photo_dir):

@@ -19,7 +19,7 @@ from blur2blur.nets.weights import load_model, read_model_meta
 from blur2blur.train.config import TranslatorConfig
 from blur2blur.train.presets import make_config
 from blur2blur.train.translator import train_translator
-from blur2blur.train.translator_check import TranslatorCheck
+from blur2blur.train.translator_check import TranslatorCheck, decide_export, seeded_windows
 from tests.conftest import smooth_photo
 
 # The cpu-small (patch-statistics) recipe at tiny size.
@@ -97,7 +97,7 @@ def test_criterion_ranks_identity_between_a_matching_and_an_over_smoothing_trans
     dist = PatchDistance(k_val)
     check = TranslatorCheck.__new__(TranslatorCheck)  # (the check's scoring on in-memory images)
     check.inputs = [torch.from_numpy(b).permute(2, 0, 1)[None] for b in b_val]
-    check.distance, check.through = dist, None
+    check.distance, check.through, check.scale = dist, None, 1
     identity = dist.score(check.inputs)
     matching = check.score(Gaussian(1.5), torch.device("cpu"))
     over = check.score(Gaussian(6.0), torch.device("cpu"))
@@ -242,15 +242,53 @@ def _textured_camera(tmp_path, rng):
 
 def test_a_translator_that_smooths_the_cameras_textures_towards_other_scenes_is_rejected(tmp_path):
     # Issue #28's failure, constructed: smoothing the camera's textured scenes brings their patches
-    # closer to K's smooth other scenes, so the K criterion approves it; through the deblurrer
-    # (here one that changes nothing) against the camera's own sharp images, it is rejected.
+    # closer to K's smooth other scenes, so the K criterion approves it at full and at half scale;
+    # the guard (through the deblurrer, here one that changes nothing, against the camera's own
+    # sharp images) vetoes it, and the run exports the identity.
     b, s, k = _textured_camera(tmp_path, np.random.default_rng(0))
-    smoothing, cpu, margin = Gaussian(2.0), torch.device("cpu"), 0.02
-    by_k = TranslatorCheck(b, k, patch=7, window=64)
-    assert by_k.score(smoothing, cpu) < by_k.identity * (1 - margin)  # (the old criterion is fooled)
+    cfg = make_config(TranslatorConfig, "cpu-small")
+    smoothing, cpu, margin = Gaussian(2.0), torch.device("cpu"), cfg.val_margin
+    for scale in (1, 2):
+        by_k = TranslatorCheck(b, k, patch=7, window=64, scale=scale)
+        assert by_k.score(smoothing, cpu) < by_k.identity * (1 - margin)  # (the K criterion is fooled)
     through = TranslatorCheck(b, s[0::2], s[1::2], patch=7, window=64, through=nn.Identity())
-    assert through.score(smoothing, cpu) > through.identity
+    assert through.score(smoothing, cpu) > through.identity * cfg.val_guard
     assert through.k_level < through.identity  # (two samples of S are closer than the blurry B)
+    by_k.update(smoothing, 10, cpu)
+    _, decision = decide_export(by_k, cfg, smoothing, guard=through)
+    assert decision["beats_identity"] and decision["guard"]["vetoed"] and decision["exported"] == "identity"
+    _, unguarded = decide_export(by_k, cfg, smoothing)
+    assert unguarded["guard"] is None and unguarded["exported"] == "trained"
+
+
+def test_the_guard_passes_a_translator_that_keeps_the_cameras_textures(tmp_path):
+    # A mild smoothing (0.5 px) moves the deblurred images a little from the camera's sharp ones
+    # (less than val_guard times the identity's distance): the guard lets the K criterion decide.
+    b, s, k = _textured_camera(tmp_path, np.random.default_rng(0))
+    cfg, cpu, mild = make_config(TranslatorConfig, "cpu-small"), torch.device("cpu"), Gaussian(0.5)
+    by_k = TranslatorCheck(b, k, patch=7, window=64, scale=2)
+    through = TranslatorCheck(b, s[0::2], s[1::2], patch=7, window=64, through=nn.Identity())
+    by_k.update(mild, 10, cpu)
+    _, decision = decide_export(by_k, cfg, mild, guard=through)
+    assert 1.0 < decision["guard"]["ratio"] < cfg.val_guard and not decision["guard"]["vetoed"]
+    assert decision["exported"] == ("trained" if decision["beats_identity"] else "identity")
+
+
+def test_the_check_compares_at_its_scale(tmp_path):
+    # scale 2: every image (reference, identity, T's output) averaged over 2x2 blocks before the
+    # patch statistics, so the check equals a PatchDistance on half-size images
+    b, _, k = _textured_camera(tmp_path, np.random.default_rng(2))
+    cpu, half = torch.device("cpu"), lambda xs: [torch.nn.functional.avg_pool2d(x, 2) for x in xs]  # noqa: E731
+    check = TranslatorCheck(b, k, patch=7, window=64, seed=3, scale=2)
+    ref = PatchDistance(half(seeded_windows(k, 64, 4)), 7, seed=3)
+    inputs = seeded_windows(b, 64, 3)
+    assert check.identity == pytest.approx(ref.score(half(inputs)), rel=1e-6)
+    blurred = [Gaussian(1.0)(x)[-1] for x in inputs]
+    assert check.score(Gaussian(1.0), cpu) == pytest.approx(ref.score(half(blurred)), rel=1e-5)
+    assert check.identity != pytest.approx(TranslatorCheck(b, k, patch=7, window=64, seed=3).identity, rel=1e-3)
+    assert check.summary()["scale"] == 2
+    with pytest.raises(ValueError, match="scale"):
+        TranslatorCheck(b, k, patch=7, window=64, scale=0)
 
 
 def test_the_check_scores_in_float32_even_inside_a_bfloat16_autocast(tmp_path):

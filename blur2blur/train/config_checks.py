@@ -33,7 +33,7 @@ NET_CHOICES = {"DeblurrerConfig": ("nafnet", "restormer"), "TranslatorConfig": (
 _AT_LEAST_ONE = {"iters", "save_every", "log_every", "batch", "crop", "width", "base_channel", "ndf", "n_layers",
                  "ngf", "n_critic",
                  "levels", "k_variants", "nf", "kernel_dim", "recon_nf", "restart_every", "swd_patch",
-                 "swd_projections", "d_steps", "restormer_dim", "val_crop"}
+                 "swd_projections", "d_steps", "restormer_dim", "val_crop", "val_scale"}
 _OPEN = {"lr", "init_gain", "adam_eps", "charbonnier_eps"}  # > 0
 _UNIT = {"hflip", "vflip", "rot90", "jitter", "curriculum_start"}  # in [0, 1]
 _BELOW_ONE = {"val_fraction", "val_margin"}  # in [0, 1)

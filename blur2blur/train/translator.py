@@ -53,14 +53,15 @@ class TranslatorRecipe(Recipe):
         With `cfg.val_fraction` > 0, part of B and of K (whole groups: train/translator_check.py)
         is held out for the label-free check; `check_known`: the known-blur images the check
         compares with when K is made online (e.g. the known domain's own blurry images);
-        `check_sharp`: the camera's sharp images, the reference of `cfg.val_criterion` "deblurred"."""
+        `check_sharp`: the camera's sharp images, the reference of `cfg.val_criterion` "deblurred"
+        and of the K criterion's guard (`cfg.val_guard`)."""
         self.cfg, self.info = cfg, info
         seed_everything(cfg.seed)
         aug = Augment(hflip=cfg.hflip, vflip=cfg.vflip, rot90=cfg.rot90, jitter=cfg.jitter)
-        self.check = None
+        self.check = self.guard = None
         if cfg.val_fraction > 0:
-            blurry, known, self.check = self._hold_out(blurry, known, known if online_k is None else check_known,
-                                                       check_sharp)
+            blurry, known, self.check, self.guard = self._hold_out(
+                blurry, known, known if online_k is None else check_known, check_sharp)
         self.data_b = UnpairedCrops(blurry, cfg.crop, augment=aug)
         self.online_k = online_k
         self.data_k = UnpairedCrops(sharp if online_k is not None else known, cfg.crop, augment=aug)
@@ -75,41 +76,49 @@ class TranslatorRecipe(Recipe):
 
     def _hold_out(self, blurry: list[Path], known: list[Path] | None, reference: list[Path] | None,
                   sharp: list[Path] | None):
-        """(B to train on, K to train on, the check): a seeded share of B and of the check's
-        `reference` known-blur files (K itself, unless K is made online) held out; no check, with
-        a warning, when either is too small to split. With `val_criterion` "deblurred" (or "auto"
-        with `sharp` given) the reference is a sample of the camera's `sharp` images (not held
-        out: T never sees them)."""
+        """(B to train on, K to train on, the check, its guard): a seeded share of B and of the
+        check's `reference` known-blur files (K itself, unless K is made online) held out; no
+        check, with a warning, when either is too small to split. With `val_criterion`
+        "deblurred" (or "auto" with `sharp` given) the reference is a sample of the camera's
+        `sharp` images (not held out: T never sees them); with the K criterion, `sharp` and
+        `val_guard` > 0, those images are the guard's reference (the deblurred criterion at full
+        scale, `decide_export`)."""
         cfg = self.cfg
         b_train, b_val = holdout_split(blurry, cfg.val_fraction, cfg.seed, VAL_MAX_FILES)
         if cfg.val_criterion == "deblurred" and not sharp:
             raise ValueError("val_criterion=deblurred needs the camera's sharp images S (trainB)")
         if cfg.val_criterion == "deblurred" or (cfg.val_criterion == "auto" and sharp):
-            return self._deblurred_check(blurry, b_train, b_val, known, sharp)
+            check = self._deblurred_check(b_val, sharp, cfg.val_scale)
+            return (blurry, known, None, None) if check is False else (b_train, known, check, None)
         k_train, k_val = holdout_split(reference or [], cfg.val_fraction, cfg.seed, VAL_MAX_FILES)
         if not b_val or not k_val:
             warnings.warn("val_fraction: too few camera or known-blur images to hold any out (two scenes "
                           "of each are needed); the translator is trained on all of them and not checked",
                           stacklevel=3)
-            return blurry, known, None
-        check = None  # (only the main process checks and exports)
+            return blurry, known, None, None
+        check = guard = None  # (only the main process checks and exports)
         if self.info.is_main:
-            check = TranslatorCheck(b_val, k_val, evenly_spaced(k_train, len(k_val)), cfg.swd_patch, seed=cfg.seed)
-        return b_train, (k_train if reference is known else known), check
+            check = TranslatorCheck(b_val, k_val, evenly_spaced(k_train, len(k_val)), cfg.swd_patch, seed=cfg.seed,
+                                    scale=cfg.val_scale)
+        if sharp and cfg.val_guard > 0:
+            guard = self._deblurred_check(b_val, sharp, 1)
+            guard = None if guard is False else guard
+        return b_train, (k_train if reference is known else known), check, guard
 
-    def _deblurred_check(self, blurry, b_train, b_val, known, sharp):
-        """The "deblurred" criterion's check (`TranslatorCheck.through_deblurrer`) on B_val and S."""
+    def _deblurred_check(self, b_val, sharp, scale: int) -> TranslatorCheck | None | bool:
+        """A check through the deblurrer (`TranslatorCheck.through_deblurrer`) on B_val and S at
+        `scale`; None on other processes than the main one; False, with a warning, when there are
+        too few images."""
         if not b_val or len(sharp) < 2:
             warnings.warn("val_fraction: too few camera images to hold any out or to compare with (two "
-                          "scenes of B and two sharp images are needed); the translator is not checked",
-                          stacklevel=4)
-            return blurry, known, None
-        check = None
-        if self.info.is_main:
-            deblurrer = load_network(self.cfg.val_deblurrer, device=self.info.device, role="deblurrer")
-            check = TranslatorCheck.through_deblurrer(b_val, sharp, deblurrer, VAL_MAX_FILES, self.cfg.swd_patch,
-                                                      seed=self.cfg.seed, device=self.info.device)
-        return b_train, known, check
+                          "scenes of B and two sharp images are needed); the translator is not checked "
+                          "through the deblurrer", stacklevel=4)
+            return False
+        if not self.info.is_main:
+            return None
+        deblurrer = load_network(self.cfg.val_deblurrer, device=self.info.device, role="deblurrer")
+        return TranslatorCheck.through_deblurrer(b_val, sharp, deblurrer, VAL_MAX_FILES, self.cfg.swd_patch,
+                                                 seed=self.cfg.seed, scale=scale, device=self.info.device)
 
     def validate(self, iteration: int) -> dict[str, float]:
         """Score the translator that would be exported by the held-out check (none: {})."""
@@ -190,7 +199,7 @@ class TranslatorRecipe(Recipe):
         `translator_rejected`). Records the decision in `extra` and translator_check.json."""
         cfg = self.cfg
         name, kwargs = TRANSLATOR_NETS[cfg.net], cfg.net_kwargs()
-        net, decision = decide_export(self.check, cfg, self._exported_net())
+        net, decision = decide_export(self.check, cfg, self._exported_net(), self.guard, self.info.device)
         if decision is None:
             return net, name, kwargs
         extra["check"], extra["iteration"] = decision, decision["iteration"]
@@ -228,7 +237,8 @@ def train_translator(
     """Train T on the camera's blurry images (`blurry_dir`, the set B) against the known-blur set
     K (`known_dir`), or against `online_k(sharp crops from sharp_dir)` when `online_k` is given
     (the held-out check then compares with the known-blur images of `check_known_dir`). The
-    camera's sharp images `sharp_dir` are also the reference of `cfg.val_criterion` "deblurred".
+    camera's sharp images `sharp_dir` are also the reference of `cfg.val_criterion` "deblurred" and
+    of the K criterion's guard.
     Writes `out_dir/translator.*` and `out_dir/discriminator.*`; returns the translator stem."""
     info = setup(device)
     blurry = images_in(blurry_dir, "the camera's blurry set B")
@@ -255,7 +265,7 @@ def _preflight(cfg: TranslatorConfig, out_dir: Path, resume: bool, overwrite: bo
                        weights=cfg.perc_weights, normalize=cfg.perc_normalize, per_element=cfg.perc_per_element)
     if source == "transfer":
         load_kernel_wizard(cfg.kernel_wizard)
-    if cfg.val_criterion != "known_blur" and cfg.val_fraction > 0:
+    if cfg.val_fraction > 0 and (cfg.val_criterion != "known_blur" or cfg.val_guard > 0):
         load_network(cfg.val_deblurrer, role="deblurrer")
 
 
@@ -303,9 +313,11 @@ def train_translator_on_layout(
             _preflight(cfg, out_dir, resume, overwrite, source)
             build_known_set(cfg, root, known_set, source, device, progress)
         barrier(info)
-    # (the camera's sharp images for the check through the deblurrer; "auto" without them: the K criterion)
+    # (the camera's sharp images for the check through the deblurrer, "auto"'s when there are any,
+    # or the K criterion's guard)
     has_sharp = cfg.val_criterion == "deblurred" or (
-        cfg.val_criterion == "auto" and (root / "trainB").is_dir() and bool(list_images(root / "trainB")))
+        (cfg.val_criterion == "auto" or cfg.val_guard > 0) and (root / "trainB").is_dir()
+        and bool(list_images(root / "trainB")))
     sharp_dir = root / "trainB" if has_sharp else None
     return train_translator(root / "trainA", known_set, out_dir, cfg, preset, device, progress, resume,
                             overwrite, sharp_dir=sharp_dir)

@@ -16,14 +16,19 @@ in float32 whatever precision the run trains in: bfloat16 rounds an output to st
 identity's images are not rounded; measured on a phone-ISP camera, a translator scored 0.55 of the
 identity's distance in bfloat16 and 1.03 in float32 (docs/research/decisions.md).
 
+The check compares images averaged over `scale` x `scale` blocks (`TranslatorConfig.val_scale`,
+1 by default; at half scale the camera's grain averages out while the blur's shape remains).
 Two criteria (`TranslatorConfig.val_criterion`):
 - "known_blur": the distance of T(B_val) to K_val, as above;
-- "deblurred": the distance of D(T(B_val)) to the camera's own sharp images S, D the known
-  deblurrer (`through`); the identity's score is D(B_val)'s. This asks what Blur2Blur is for
-  (deblurred camera images that look like the camera's sharp ones) and compares images of the
-  camera's own scenes, so a translator that moves the camera's textures towards the known
-  domain's other scenes (issue #28: smoothing them until their patches look like trainC's) makes
-  D(T(b)) smoother than S and is rejected.
+- "deblurred" (the default on a layout): the distance of D(T(B_val)) to the camera's own sharp
+  images S, D the known deblurrer (`through`); the identity's score is D(B_val)'s. It compares
+  images of the camera's own scenes, so a translator that moves the camera's textures towards
+  the known domain's other scenes (issue #28: smoothing them until their patches look like
+  trainC's) makes D(T(b)) smoother than S and is rejected; it also rejects translators that gain
+  a little PSNR by smoothing grain away.
+With the K criterion, a check through the deblurrer at full scale can be the guard of
+`decide_export`: it vetoes a translator that leaves D(T(B_val)) more than
+`TranslatorConfig.val_guard` times as far from S as D(B_val) (docs/research/decisions.md).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from blur2blur.data.holdout import evenly_spaced
 from blur2blur.io import read_image, to_tensor
@@ -64,33 +70,44 @@ class TranslatorCheck:
 
     def __init__(self, b_val: Sequence[Path], k_val: Sequence[Path], k_level: Sequence[Path] = (),
                  patch: int = 7, window: int = 128, seed: int = 0, through: nn.Module | None = None,
-                 device: torch.device | str = "cpu"):
+                 scale: int = 1, device: torch.device | str = "cpu"):
         if not b_val or not k_val:
             raise ValueError("the translator check needs held-out camera images and reference images")
+        if int(scale) < 1:
+            raise ValueError(f"the check's scale must be a whole factor >= 1, got {scale}")
         self.through = None if through is None else through.eval().requires_grad_(False)
+        self.scale = int(scale)
         self.inputs = seeded_windows(b_val, window, seed)
-        self.distance = PatchDistance(seeded_windows(k_val, window, seed + 1), patch, seed=seed)
-        self.identity = self.distance.score(self._through(self.inputs, torch.device(device)))
-        self.k_level = self.distance.score(seeded_windows(k_level, window, seed + 2)) if k_level else None
+        self.distance = PatchDistance(self._pooled(seeded_windows(k_val, window, seed + 1)), patch, seed=seed)
+        self.identity = self._score(self._through(self.inputs, torch.device(device)))
+        self.k_level = self._score(seeded_windows(k_level, window, seed + 2)) if k_level else None
         self.n_b, self.n_k = len(b_val), len(k_val)
         self.history: list[tuple[int, float]] = []
         self.best: dict | None = None  # {"iteration", "score", "state"}
 
     @classmethod
     def through_deblurrer(cls, b_val: Sequence[Path], sharp: Sequence[Path], deblurrer: nn.Module,
-                          max_files: int, patch: int = 7, seed: int = 0,
+                          max_files: int, patch: int = 7, seed: int = 0, scale: int = 1,
                           device: torch.device | str = "cpu") -> "TranslatorCheck":
         """The "deblurred" criterion's check: D(T(B_val)) against an even spread of at most
         `max_files` of the camera's sharp images (the other `max_files` of a spread twice as dense
         give the level two samples of S reach)."""
         spread = evenly_spaced(sharp, 2 * max_files)
-        return cls(b_val, spread[0::2], spread[1::2], patch, seed=seed, through=deblurrer, device=device)
+        return cls(b_val, spread[0::2], spread[1::2], patch, seed=seed, through=deblurrer, scale=scale,
+                   device=device)
 
     @torch.no_grad()
     def score(self, net: nn.Module, device: torch.device) -> float:
         """The distance of net(B_val) (full-scale output, clamped to [0,1]; through `through`) to
         the reference."""
-        return self.distance.score(self._through(network_outputs(net, self.inputs, device), device))
+        return self._score(self._through(network_outputs(net, self.inputs, device), device))
+
+    def _score(self, images: list[torch.Tensor]) -> float:
+        return self.distance.score(self._pooled(images))
+
+    def _pooled(self, images: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The images averaged over `scale` x `scale` blocks (the scale the check compares at)."""
+        return images if self.scale == 1 else [F.avg_pool2d(x, self.scale) for x in images]
 
     def _through(self, images: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
         return images if self.through is None else network_outputs(self.through, images, device)
@@ -122,7 +139,7 @@ class TranslatorCheck:
         criterion = ("patch-statistics distance of T(B_val) to K_val (metrics/patch_distance.py); lower is closer"
                      if self.through is None else "patch-statistics distance of D(T(B_val)) to the camera's sharp "
                      "images S, D the known deblurrer (metrics/patch_distance.py); lower is closer")
-        return {"criterion": criterion, "reference": "K" if self.through is None else "S",
+        return {"criterion": criterion, "reference": "K" if self.through is None else "S", "scale": self.scale,
                 "held_out": {"B": self.n_b, "K": self.n_k}, "identity": self.identity, "k_level": self.k_level,
                 "best": best,
                 "history": [{"iteration": i, "score": s} for i, s in self.history]}
@@ -153,12 +170,15 @@ def network_outputs(net: nn.Module, images: list[torch.Tensor], device: torch.de
     return outs
 
 
-def decide_export(check: TranslatorCheck | None, cfg, net: nn.Module) -> tuple[nn.Module, dict | None]:
+def decide_export(check: TranslatorCheck | None, cfg, net: nn.Module, guard: TranslatorCheck | None = None,
+                  device: torch.device | str = "cpu") -> tuple[nn.Module, dict | None]:
     """What a translator run exports, by the held-out `check`: (network, decision). Without a
     check (or before its first score): `net`, None. With one: its best-scoring (`cfg.val_keep`
     "best") or last evaluated weights, and a decision {iteration, score, identity, beats_identity,
-    exported}: "trained" when they beat the identity by `cfg.val_margin` (or `cfg.identity_fallback`
-    is off), else "identity" (the caller then exports the identity translator)."""
+    guard, exported}: "trained" when they beat the identity by `cfg.val_margin` and the `guard`
+    (a check through the deblurrer against the camera's sharp images, if any) does not veto them,
+    that is does not score them above `cfg.val_guard` times the identity's; else "identity" (the
+    caller then exports the identity translator), unless `cfg.identity_fallback` is off."""
     if check is None or not check.history:
         return net, None
     if cfg.val_keep == "best":
@@ -167,8 +187,16 @@ def decide_export(check: TranslatorCheck | None, cfg, net: nn.Module) -> tuple[n
     else:
         chosen_iter, score = check.history[-1]
     beats = score < check.identity * (1 - cfg.val_margin)
+    vetoed, guard_record = False, None
+    if beats and guard is not None:  # (only a translator the criterion approves is put to the guard)
+        g = guard.score(net, torch.device(device))
+        vetoed = g > guard.identity * cfg.val_guard
+        guard_record = {"score": g, "identity": guard.identity, "ratio": g / guard.identity,
+                        "limit": cfg.val_guard, "vetoed": vetoed}
+    accepted = beats and not vetoed
     return net, {"iteration": chosen_iter, "score": score, "identity": check.identity, "beats_identity": beats,
-                 "exported": "trained" if beats or not cfg.identity_fallback else "identity"}
+                 "guard": guard_record,
+                 "exported": "trained" if accepted or not cfg.identity_fallback else "identity"}
 
 
 def check_terms(summary: dict) -> tuple[str, str, str]:
@@ -183,11 +211,21 @@ def report_decision(summary: dict, decision: dict, out_dir: Path) -> None:
     level = summary["k_level"]
     what, target, untranslated = check_terms(summary)
     floor = f"; two samples of {summary.get('reference', 'K')} differ by {level:.3g}" if level is not None else ""
-    if decision["beats_identity"]:
+    guard = decision.get("guard") or {}
+    if decision["beats_identity"] and not guard.get("vetoed"):
         gain = 1 - decision["score"] / decision["identity"]
         print(f"translator check: T brings {what} {gain:.0%} closer to {target} than {untranslated} "
               f"({decision['score']:.3g} against {decision['identity']:.3g}{floor}); "
               f"exported the weights of iteration {decision['iteration']} ({out_dir / 'translator_check.json'})")
+        return
+    if guard.get("vetoed"):
+        fate = ("so the exported translator is the identity (Blur2Blur is then the known deblurrer applied "
+                f"directly; the trained weights are {out_dir / 'translator_rejected'}.*)"
+                if decision["exported"] == "identity" else "and was exported anyway (identity_fallback=false)")
+        warnings.warn(f"translator check: T brings {what} closer to {target} than {untranslated}, but through the "
+                      f"known deblurrer it leaves the held-out camera images {guard['ratio']:.2f} times as far from "
+                      f"the camera's sharp images as without T (val_guard={guard['limit']:g}): it changes the "
+                      f"camera's own textures rather than its blur, {fate}", stacklevel=2)
         return
     advice = ("train longer or with another seed, give a known-blur set closer to the known deblurrer's "
               "training inputs, and check that the camera's blurry images and K differ in blur at all")
