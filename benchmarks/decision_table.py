@@ -67,7 +67,7 @@ from blur2blur.train.config import TranslatorConfig
 from blur2blur.train.presets import make_config
 from blur2blur.train.translator import VAL_MAX_FILES, train_translator_on_layout
 from blur2blur.metrics.patch_distance import PatchDistance
-from blur2blur.train.translator_check import TranslatorCheck, network_outputs, seeded_windows
+from blur2blur.train.translator_check import WINDOW, TranslatorCheck, network_outputs, seeded_windows
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 WORLDS = {  # name: (photos, the unknown camera's profile, tile px)
@@ -139,11 +139,11 @@ def candidate_ratios(root: Path, b_val: list[Path], k_val: list[Path], cfg: Tran
     (the "K/2+guard" criterion's score, kept for the rows scored before that existed)."""
     cpu = torch.device("cpu")
     sharp = evenly_spaced(list_images(root / "trainB"), 2 * VAL_MAX_FILES)[0::2]
-    b = seeded_windows(b_val, 128, cfg.seed)
+    b = seeded_windows(b_val, WINDOW, cfg.seed)
     tb = network_outputs(translator, b, cpu)
-    k = seeded_windows(k_val, 128, cfg.seed + 1)
+    k = seeded_windows(k_val, WINDOW, cfg.seed + 1)
     d_b, d_tb, d_k = (network_outputs(deblurrer, x, cpu) for x in (b, tb, k))
-    s = seeded_windows(sharp, 128, cfg.seed + 1)
+    s = seeded_windows(sharp, WINDOW, cfg.seed + 1)
     half = lambda xs: [torch.nn.functional.avg_pool2d(x, 2) for x in xs]  # noqa: E731
     out = {}
     for name, ref, ident, trans in (("S/2", s, d_b, d_tb), ("D(K)", d_k, d_b, d_tb), ("D(K)/2", d_k, d_b, d_tb),

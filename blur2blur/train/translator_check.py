@@ -47,6 +47,9 @@ from blur2blur.io import read_image, to_tensor
 from blur2blur.metrics.patch_distance import PatchDistance
 
 
+WINDOW = 128  # px: the side of each held-out image's scored window
+
+
 def seeded_windows(files: Sequence[Path], window: int, seed: int) -> list[torch.Tensor]:
     """One 1x3xhxw tensor per file: a seeded window of at most `window` px a side (whole images
     that are smaller)."""
@@ -69,7 +72,7 @@ class TranslatorCheck:
     Lower scores are better."""
 
     def __init__(self, b_val: Sequence[Path], k_val: Sequence[Path], k_level: Sequence[Path] = (),
-                 patch: int = 7, window: int = 128, seed: int = 0, through: nn.Module | None = None,
+                 patch: int = 7, window: int = WINDOW, seed: int = 0, through: nn.Module | None = None,
                  scale: int = 1, device: torch.device | str = "cpu"):
         if not b_val or not k_val:
             raise ValueError("the translator check needs held-out camera images and reference images")
