@@ -36,6 +36,7 @@ sha256); `--rescore` scores them again anyway (after a change of the criteria).
 
     python benchmarks/decision_table.py --out /tmp/decisions                       # everything
     python benchmarks/decision_table.py --out /tmp/d --worlds isp --sources estimated known --seeds 0
+    python benchmarks/decision_table.py --constructed    # issue #28's constructed texture case only
 """
 
 from __future__ import annotations
@@ -187,9 +188,31 @@ def score(root: Path, run: Path, known: Path, cfg: TranslatorConfig, deblurrer, 
     return out
 
 
+def constructed_case(worlds: int = 3) -> None:
+    """The constructed case of tests/test_translator_check.py (the camera's textured scenes with a
+    1 px blur, K of other, smooth scenes): each criterion's score over the identity's for
+    translators that smooth by Gaussians of 0.5, 1, 2 and 3 px, in `worlds` random worlds."""
+    import tempfile
+
+    import torch.nn as nn
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # (the case is the tests' own)
+    from tests.test_translator_check import Gaussian, _textured_camera
+
+    cpu, sigmas = torch.device("cpu"), (0.5, 1.0, 2.0, 3.0)
+    print("| world | K at full scale | K/2 | through the deblurrer, full scale |\n|---|---|---|---|")
+    for seed in range(worlds):
+        with tempfile.TemporaryDirectory() as tmp:
+            b, s, k = _textured_camera(Path(tmp), np.random.default_rng(seed))
+            checks = (TranslatorCheck(b, k, patch=7, window=64), TranslatorCheck(b, k, patch=7, window=64, scale=2),
+                      TranslatorCheck(b, s[0::2], s[1::2], patch=7, window=64, through=nn.Identity()))
+            cells = [" / ".join(f"{c.score(Gaussian(g), cpu) / c.identity:.3f}" for g in sigmas) for c in checks]
+        print(f"| {seed} | " + " | ".join(cells) + " |")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--constructed", action="store_true", help="only the constructed texture case (seconds)")
+    ap.add_argument("--out", type=Path)
     ap.add_argument("--worlds", nargs="+", default=list(WORLDS), choices=list(WORLDS))
     ap.add_argument("--sources", nargs="+", default=list(SOURCES), choices=list(SOURCES))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -198,6 +221,11 @@ def main(argv=None) -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="translator config overrides on top of cpu-small (e.g. for a quick smoke run)")
     args = ap.parse_args(argv)
+    if args.constructed:
+        constructed_case()
+        return 0
+    if args.out is None:
+        ap.error("--out is required (except with --constructed)")
     ledger_path = args.out / "table.json"
     ledger = json.loads(ledger_path.read_text()) if ledger_path.is_file() else {}
     deblurrer = load_network("shipped", role="deblurrer")
