@@ -255,7 +255,7 @@ class MIMOUNet(nn.Module):
         padded = F.pad(x, (k // 2,) * 4, mode="replicate")
         # tap i (row-major) and tap k*k-1-i are mirror images through the centre; a sum over the
         # k*k shifted views rather than an unfolded N x 3k^2 x H x W copy: the same result (to
-        # float rounding) at a third of the time at 1280x720 (benchmarks/speed.py "translator")
+        # float rounding) without that copy (docs/performance.md, the shipped pipeline's rows)
         tap = lambda i: padded[:, :, i // k:i // k + h, i % k:i % k + w]  # noqa: E731
         if self.kernel_mode == "residual":
             out = x
