@@ -17,7 +17,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from blur2blur.nets import build_network  # noqa: E402
-from blur2blur.perf import autocast, configure_threads, cpu_name, to_channels_last  # noqa: E402
+from blur2blur.perf import autocast, configure_allocator, configure_threads, cpu_name, to_channels_last  # noqa: E402
 
 CANDIDATES = {
     "width 32, enc [1,1,1,4] (shipped)": dict(width=32, enc_blk_nums=[1, 1, 1, 4], middle_blk_num=1,
@@ -59,6 +59,7 @@ def frame_s(model, bf16: bool, runs: int = 2) -> float:
 
 def main() -> int:
     threads = configure_threads()
+    configure_allocator()
     print(f"CPU {cpu_name()}, {threads} threads, torch {torch.__version__}\n")
     print("| candidate | parameters | train step bf16 s | train step fp32 s | 1280x720 bf16 s | 1280x720 fp32 s |")
     print("|---|---|---|---|---|---|")

@@ -21,11 +21,15 @@ during the call (resident set above the level before it; CUDA: peak allocated), 
 work (convolutions and matrix products, counted once with torch's FlopCounterMode) and the
 achieved fraction of this machine's ceiling (a 64-channel 3x3 convolution on 256x256 measured
 here, channels-last, in float32 and in bfloat16). Random weights: speed does not depend on them.
+The C allocator is set as the CLI sets it (large freed blocks reused, `configure_allocator`);
+`--default-allocator` leaves glibc's default, under which every row above 32 MB of activations
+pays for fresh pages on each call.
 
     python benchmarks/speed.py                     # the full table (about 30 min on 2 cores)
     python benchmarks/speed.py --quick             # 256 px and training rows only
     python benchmarks/speed.py --only translator   # rows whose name contains a word
     python benchmarks/speed.py --quick --compile   # also amp=auto with torch.compile
+    python benchmarks/speed.py --only shipped --default-allocator   # glibc's allocator as found
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ from blur2blur.infer.pipeline import DeblurPipeline
 from blur2blur.infer.tiling import run_tiled
 from blur2blur.nets import build_network
 from blur2blur.nets.padding import pad_to_multiple
-from blur2blur.perf import configure_threads, cpu_flags, cpu_name, native_bf16, resolve_amp
+from blur2blur.perf import configure_allocator, configure_threads, cpu_flags, cpu_name, native_bf16, resolve_amp
 from blur2blur.train.config import DeblurrerConfig, TranslatorConfig
 from blur2blur.train.deblurrer import DeblurrerTrainer
 from blur2blur.train.presets import make_config
@@ -477,15 +481,20 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true",
                     help="add a variant: amp=auto with torch.compile of the trained / inferred networks "
                          "(its compile time falls in the untimed warm-up call)")
+    ap.add_argument("--default-allocator", action="store_true",
+                    help="leave the C allocator as the process found it (for comparison: by default the "
+                         "benchmark sets it as the CLI does, blur2blur.perf.configure_allocator)")
     args = ap.parse_args()
     if args.compile:
         VARIANTS["amp=auto+compile"] = {"amp": "auto", "channels_last": True, "compile": True}
     threads = configure_threads()
+    reuse = False if args.default_allocator else configure_allocator()
     device = pick_device(args.device)
     flags = cpu_flags()
     print(f"device {device.type}" + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else ""),
           f"| CPU {cpu_name()} | flags: " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in flags.items()),
-          f"| torch {torch.__version__} | {threads} threads | amp=auto uses bfloat16: "
+          f"| torch {torch.__version__} | {threads} threads | "
+          f"allocator: {'large blocks reused (configure_allocator)' if reuse else 'as found'} | amp=auto uses bfloat16: "
           f"{'yes' if resolve_amp('auto', device) else 'no'}", sep=" ")
     ceil32 = conv_ceiling(device, bf16=False)
     ceil16 = conv_ceiling(device, bf16=True)

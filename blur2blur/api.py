@@ -25,6 +25,7 @@ from PIL import Image
 from blur2blur.infer.export import OnnxPipeline
 from blur2blur.infer.pipeline import DeblurPipeline
 from blur2blur.io import read_image
+from blur2blur.perf import configure_allocator
 from blur2blur.video.io import is_video
 
 
@@ -132,7 +133,9 @@ def load_pipeline(deblurrer: str | os.PathLike | None = "shipped", translator: s
     "cpu", "cuda:1"...; `amp` "auto" | "bf16" | "none"; `tile` "auto" | 0 | a tile side in px;
     `scale` < 1 works at that fraction of the size, for blur longer than the deblurrer's range.
     A path ending in .onnx loads an exported model (`blur2blur export`) instead. Nothing is
-    downloaded: weights are given by path or shipped in the package."""
+    downloaded: weights are given by path or shipped in the package. Sets the process's C
+    allocator to reuse large blocks (`blur2blur.perf.configure_allocator`), as the CLI does."""
+    configure_allocator()
     if deblurrer is not None and str(deblurrer).lower().endswith(".onnx"):  # (an exported model)
         if translator or official or tlc or scale != 1:
             raise ValueError("an exported .onnx model holds its translator and settings: give it alone (and tile=)")

@@ -1,13 +1,18 @@
 """Speed paths agree with the reference path: channels-last (float32) to float rounding, bfloat16
 autocast to a stated tolerance; `amp` resolves as documented; the pipeline tiles large images."""
 
+import os
+import platform
+import subprocess
+import sys
+
 import pytest
 import torch
 
 from blur2blur.infer.pipeline import DeblurPipeline
 from blur2blur.nets import build_network
 from blur2blur.nets.vgg import VGGFeatures
-from blur2blur.perf import (AMP_CHOICES, autocast, configure_threads, cpu_flags, native_bf16,
+from blur2blur.perf import (AMP_CHOICES, autocast, configure_allocator, configure_threads, cpu_flags, native_bf16,
                             resolve_amp, to_channels_last)
 
 # Tiny versions of every network the product runs (translators, deblurrers, D, kernel network).
@@ -101,6 +106,39 @@ def test_configure_threads_respects_an_explicit_setting(monkeypatch):
     before = torch.get_num_threads()
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert configure_threads() == before
+
+
+GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+# In a fresh interpreter: a 64 MB tensor (above glibc's largest mmap threshold) is a mapping of its
+# own before configure_allocator and comes from the heap after it.
+ALLOCATOR_PROBE = """
+import ctypes
+import torch
+from blur2blur.perf import configure_allocator
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                               "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = MallInfo2
+def mapped_with(n):
+    x = torch.empty(n, dtype=torch.uint8)
+    return libc.mallinfo2().hblkhd >= n
+before = mapped_with(64 << 20)
+applied = configure_allocator()
+print(before, applied, mapped_with(64 << 20))
+"""
+
+
+@pytest.mark.skipif(not GLIBC, reason="configure_allocator acts on glibc only (elsewhere it returns False)")
+def test_configure_allocator_serves_large_blocks_from_the_heap():
+    out = subprocess.run([sys.executable, "-c", ALLOCATOR_PROBE], capture_output=True, text=True, check=True,
+                         env={k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")})
+    assert out.stdout.split() == ["True", "True", "False"]
+
+
+def test_configure_allocator_leaves_an_explicit_glibc_setting_alone(monkeypatch):
+    monkeypatch.setenv("MALLOC_MMAP_MAX_", "0")
+    assert configure_allocator.__wrapped__() is False
 
 
 def _pipeline_nets():

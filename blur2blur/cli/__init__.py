@@ -39,9 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     130 interrupted by Ctrl-C, 143 by SIGTERM. Errors are one line without a traceback unless --debug
     or the environment variable BLUR2BLUR_DEBUG=1 asks for it (docs/reliability.md; blur2blur.cli.errors)."""
     args = parse_args(build_parser(), argv)
-    from blur2blur.perf import configure_threads
+    from blur2blur.perf import configure_allocator, configure_threads
 
     configure_threads()
+    configure_allocator()
     return run_guarded(args, _run)
 
 
