@@ -41,7 +41,7 @@ from blur2blur.train.config_checks import validate_config
 from blur2blur.train.deblurrer import train_deblurrer
 from blur2blur.train.presets import make_config
 from blur2blur.train.translator import train_translator_on_layout
-from blur2blur.train.translator_check import check_terms
+from blur2blur.train.translator_check import check_terms, veto_phrase
 
 # Natural colour photos that ship inside the scikit-image wheel (no download needed).
 BUNDLED_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg",
@@ -228,9 +228,8 @@ def _check_sentence(path: Path) -> str:
     closer = 1 - d["score"] / d["identity"]
     guard = d.get("guard") or {}
     if guard.get("vetoed"):
-        return (f"T brings {what} {closer:.0%} closer to {target}, but through the known deblurrer it leaves them "
-                f"{guard['ratio']:.2f} times as far from the camera's sharp images (above val_guard="
-                f"{guard['limit']:g}): " + ("the exported translator is the identity, so Blur2Blur equals the "
+        return (f"T brings {what} {closer:.0%} closer to {target}, but {veto_phrase(guard)}: "
+                + ("the exported translator is the identity, so Blur2Blur equals the "
                                             "direct deblurrer" if d["exported"] == "identity" else
                                             "exported anyway (identity_fallback=false)"))
     if d["exported"] == "identity":

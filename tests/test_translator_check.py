@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from blur2blur.data.holdout import holdout_split, source_group
+from blur2blur.demo import _check_sentence
 from blur2blur.io import list_images, write_image
 from blur2blur.losses.patch_swd import PatchBank, resample_sorted, sliced_wasserstein
 from blur2blur.metrics.patch_distance import PatchDistance
@@ -19,7 +20,7 @@ from blur2blur.nets.weights import load_model, read_model_meta
 from blur2blur.train.config import TranslatorConfig
 from blur2blur.train.presets import make_config
 from blur2blur.train.translator import train_translator
-from blur2blur.train.translator_check import TranslatorCheck, decide_export, seeded_windows
+from blur2blur.train.translator_check import TranslatorCheck, decide_export, report_decision, seeded_windows
 from tests.conftest import smooth_photo
 
 # The cpu-small (patch-statistics) recipe at tiny size.
@@ -215,6 +216,21 @@ def test_too_few_images_to_hold_out_trains_unchecked_with_a_warning(tmp_path):
     assert read_model_meta(tmp_path / "run" / "translator")["network"] == "mimo_unet"
 
 
+def test_too_few_images_for_the_check_through_the_deblurrer_trains_unchecked_with_a_warning(tmp_path):
+    # (one sharp image: the check through the deblurrer needs two to compare with; no deblurrer is
+    # loaded, so none is given)
+    rng = np.random.default_rng(0)
+    _write(tmp_path / "B", [smooth_photo(rng, 40, 48) for _ in range(3)])
+    _write(tmp_path / "K", [smooth_photo(rng, 40, 48) for _ in range(3)])
+    _write(tmp_path / "S", [smooth_photo(rng, 40, 48)])
+    cfg = make_config(TranslatorConfig, "cpu-small", TINY + ["iters=2", "save_every=2", "val_criterion=deblurred"])
+    with pytest.warns(UserWarning, match="not checked through the deblurrer"):
+        train_translator(tmp_path / "B", tmp_path / "K", tmp_path / "run", cfg, device="cpu", progress=False,
+                         sharp_dir=tmp_path / "S")
+    assert not (tmp_path / "run" / "translator_check.json").exists()
+    assert read_model_meta(tmp_path / "run" / "translator")["network"] == "mimo_unet"
+
+
 class Wiener(nn.Module):
     """A 'deblurrer' for a Gaussian blur of `sigma` px: the Wiener filter (mirror-padded FFT)."""
 
@@ -257,6 +273,14 @@ def test_a_translator_that_smooths_the_cameras_textures_towards_other_scenes_is_
     by_k.update(smoothing, 10, cpu)
     _, decision = decide_export(by_k, cfg, smoothing, guard=through)
     assert decision["beats_identity"] and decision["guard"]["vetoed"] and decision["exported"] == "identity"
+    # the veto is said, with the guard's ratio, at the end of training and in the demo's report
+    ratio = f"{decision['guard']['ratio']:.2f} times as far"
+    with pytest.warns(UserWarning, match=f"but through the known deblurrer .*{ratio}.*the exported translator is "
+                                         "the identity"):
+        report_decision(by_k.summary(), decision, tmp_path)
+    (tmp_path / "translator_check.json").write_text(json.dumps(by_k.summary() | {"decision": decision}))
+    sentence = _check_sentence(tmp_path / "translator_check.json")
+    assert ratio in sentence and sentence.endswith("Blur2Blur equals the direct deblurrer")
     _, unguarded = decide_export(by_k, cfg, smoothing)
     assert unguarded["guard"] is None and unguarded["exported"] == "trained"
 

@@ -88,8 +88,9 @@ class TranslatorRecipe(Recipe):
         if cfg.val_criterion == "deblurred" and not sharp:
             raise ValueError("val_criterion=deblurred needs the camera's sharp images S (trainB)")
         if cfg.val_criterion == "deblurred" or (cfg.val_criterion == "auto" and sharp):
-            check = self._deblurred_check(b_val, sharp, cfg.val_scale)
-            return (blurry, known, None, None) if check is False else (b_train, known, check, None)
+            if not self._enough_to_deblur_check(b_val, sharp):
+                return blurry, known, None, None
+            return b_train, known, self._deblurred_check(b_val, sharp, cfg.val_scale), None
         k_train, k_val = holdout_split(reference or [], cfg.val_fraction, cfg.seed, VAL_MAX_FILES)
         if not b_val or not k_val:
             warnings.warn("val_fraction: too few camera or known-blur images to hold any out (two scenes "
@@ -100,20 +101,24 @@ class TranslatorRecipe(Recipe):
         if self.info.is_main:
             check = TranslatorCheck(b_val, k_val, evenly_spaced(k_train, len(k_val)), cfg.swd_patch, seed=cfg.seed,
                                     scale=cfg.val_scale)
-        if sharp and cfg.val_guard > 0:
+        if sharp and cfg.val_guard > 0 and self._enough_to_deblur_check(b_val, sharp):
             guard = self._deblurred_check(b_val, sharp, 1)
-            guard = None if guard is False else guard
         return b_train, (k_train if reference is known else known), check, guard
 
-    def _deblurred_check(self, b_val, sharp, scale: int) -> TranslatorCheck | None | bool:
+    @staticmethod
+    def _enough_to_deblur_check(b_val: list[Path], sharp: list[Path]) -> bool:
+        """Whether B_val and S are large enough for a check through the deblurrer; warns if not."""
+        if b_val and len(sharp) >= 2:
+            return True
+        warnings.warn("val_fraction: too few camera images to hold any out or to compare with (two "
+                      "scenes of B and two sharp images are needed); the translator is not checked "
+                      "through the deblurrer", stacklevel=4)
+        return False
+
+    def _deblurred_check(self, b_val: list[Path], sharp: list[Path], scale: int) -> TranslatorCheck | None:
         """A check through the deblurrer (`TranslatorCheck.through_deblurrer`) on B_val and S at
-        `scale`; None on other processes than the main one; False, with a warning, when there are
-        too few images."""
-        if not b_val or len(sharp) < 2:
-            warnings.warn("val_fraction: too few camera images to hold any out or to compare with (two "
-                          "scenes of B and two sharp images are needed); the translator is not checked "
-                          "through the deblurrer", stacklevel=4)
-            return False
+        `scale` (B_val and S large enough: `_enough_to_deblur_check`); None on other processes
+        than the main one (only the main process checks and exports)."""
         if not self.info.is_main:
             return None
         deblurrer = load_network(self.cfg.val_deblurrer, device=self.info.device, role="deblurrer")

@@ -209,6 +209,12 @@ def check_terms(summary: dict) -> tuple[str, str, str]:
     return ("the held-out camera images", "the held-out known blur", "they are")
 
 
+def veto_phrase(guard: dict) -> str:
+    """Why the guard (`decide_export`'s record, vetoed) rejected T, as a clause for messages."""
+    return (f"through the known deblurrer it leaves the held-out camera images {guard['ratio']:.2f} times as far "
+            f"from the camera's sharp images as without T (above val_guard={guard['limit']:g})")
+
+
 def report_decision(summary: dict, decision: dict, out_dir: Path) -> None:
     """Say at the end of training what the held-out check found, plainly."""
     level = summary["k_level"]
@@ -225,10 +231,9 @@ def report_decision(summary: dict, decision: dict, out_dir: Path) -> None:
         fate = ("so the exported translator is the identity (Blur2Blur is then the known deblurrer applied "
                 f"directly; the trained weights are {out_dir / 'translator_rejected'}.*)"
                 if decision["exported"] == "identity" else "and was exported anyway (identity_fallback=false)")
-        warnings.warn(f"translator check: T brings {what} closer to {target} than {untranslated}, but through the "
-                      f"known deblurrer it leaves the held-out camera images {guard['ratio']:.2f} times as far from "
-                      f"the camera's sharp images as without T (val_guard={guard['limit']:g}): it changes the "
-                      f"camera's own textures rather than its blur, {fate}", stacklevel=2)
+        warnings.warn(f"translator check: T brings {what} closer to {target} than {untranslated}, but "
+                      f"{veto_phrase(guard)}: it changes the camera's own textures rather than its blur, {fate}",
+                      stacklevel=2)
         return
     advice = ("train longer or with another seed, give a known-blur set closer to the known deblurrer's "
               "training inputs, and check that the camera's blurry images and K differ in blur at all")
