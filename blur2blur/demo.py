@@ -228,10 +228,9 @@ def _check_sentence(path: Path) -> str:
     closer = 1 - d["score"] / d["identity"]
     guard = d.get("guard") or {}
     if guard.get("vetoed"):
-        return (f"T brings {what} {closer:.0%} closer to {target}, but {veto_phrase(guard)}: "
-                + ("the exported translator is the identity, so Blur2Blur equals the "
-                                            "direct deblurrer" if d["exported"] == "identity" else
-                                            "exported anyway (identity_fallback=false)"))
+        fate = ("the exported translator is the identity, so Blur2Blur equals the direct deblurrer"
+                if d["exported"] == "identity" else "exported anyway (identity_fallback=false)")
+        return f"T brings {what} {closer:.0%} closer to {target}, but {veto_phrase(guard)}: {fate}"
     if d["exported"] == "identity":
         return (f"T did not bring {what} closer to {target} ({closer:+.0%}); the "
                 "exported translator is the identity, so Blur2Blur equals the direct deblurrer")

@@ -117,7 +117,8 @@ def configure_allocator() -> bool:
     glibc serves each allocation above its mmap threshold (which never rises above 32 MB) with a
     fresh mapping and unmaps it when freed, so every full-frame activation (1280x720 x 32
     channels in bfloat16 is 59 MB) is page-faulted in and zeroed anew: measured on a 2-core CPU,
-    that was about 40% of the default pipeline's time on a 720p frame (docs/performance.md).
+    that was 43% of the default pipeline's time on a 720p frame with bfloat16 and 51% in float32
+    (docs/performance.md).
     With mappings off and a 2 GiB trim threshold those blocks come from the heap, and freed ones
     are reused. The cost: the resident memory stays near its peak until the process exits (not
     more than it needed at that peak). glibc's own MALLOC_* variables, when set, are left to
