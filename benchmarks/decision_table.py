@@ -136,8 +136,8 @@ def candidate_ratios(root: Path, b_val: list[Path], k_val: list[Path], cfg: Tran
     """Other label-free criteria one could decide with (score of T over the identity's; lower favours
     T), on the run's held-out B: "S/2" the deblurred criterion at half scale (where grain is
     averaged away), "D(K)" and "D(K)/2" the deblurred images against the deblurrer's output on the
-    held-out K (what a perfect translator would give it), "K/2" the K criterion at half scale
-    (the "K/2+guard" criterion's score, kept for the rows scored before that existed)."""
+    held-out K (what a perfect translator would give it). (`score` adds "K/2", the K criterion at
+    half scale: the "K/2+guard" criterion's score, computed once by `decisions`.)"""
     cpu = torch.device("cpu")
     sharp = evenly_spaced(list_images(root / "trainB"), 2 * VAL_MAX_FILES)[0::2]
     b = seeded_windows(b_val, WINDOW, cfg.seed)
@@ -147,8 +147,7 @@ def candidate_ratios(root: Path, b_val: list[Path], k_val: list[Path], cfg: Tran
     s = seeded_windows(sharp, WINDOW, cfg.seed + 1)
     half = lambda xs: [torch.nn.functional.avg_pool2d(x, 2) for x in xs]  # noqa: E731
     out = {}
-    for name, ref, ident, trans in (("S/2", s, d_b, d_tb), ("D(K)", d_k, d_b, d_tb), ("D(K)/2", d_k, d_b, d_tb),
-                                    ("K/2", k, b, tb)):
+    for name, ref, ident, trans in (("S/2", s, d_b, d_tb), ("D(K)", d_k, d_b, d_tb), ("D(K)/2", d_k, d_b, d_tb)):
         f = half if name.endswith("/2") else (lambda xs: xs)
         dist = PatchDistance(f(ref), cfg.swd_patch, seed=cfg.seed)
         out[name] = dist.score(f(trans)) / dist.score(f(ident))
@@ -181,7 +180,7 @@ def score(root: Path, run: Path, known: Path, cfg: TranslatorConfig, deblurrer, 
     b_val, k_val = held_out(root, known, cfg)
     for criterion, (decision, ratio) in decisions(root, b_val, k_val, cfg, translator, deblurrer).items():
         out[criterion], out[f"ratio_{criterion}"] = decision, ratio
-    out["candidates"] = candidate_ratios(root, b_val, k_val, cfg, translator, deblurrer)
+    out["candidates"] = candidate_ratios(root, b_val, k_val, cfg, translator, deblurrer) | {"K/2": out["ratio_K/2+guard"]}
     for criterion, b2b in (("deblurred", "b2b"), ("known_blur", "b2b_known_blur"),
                            ("K/2+guard", "b2b_k2_guard")):  # (what each exports)
         out[b2b] = out["trained"] if out[criterion] == "T" else out["direct"]
@@ -252,7 +251,7 @@ def main(argv=None) -> int:
                     direct = direct_psnr(root) if direct is None else direct
                     ledger[key] = {**score(root, run, known, cfg, deblurrer, direct), "weights": weights}
                     atomic_write_text(ledger_path, json.dumps(ledger, indent=1))
-                r = with_k2_guard(ledger[key])
+                r = ledger[key]
                 print(f"{key}: direct {r['direct']:.2f} B2B {r['b2b']:.2f} trained {r['trained']:.2f} "
                       f"({r['trained'] - r['direct']:+.2f}) |T(y)-y| {r['moved']:.4f} deblurred {r['deblurred']} "
                       f"known_blur {r['known_blur']} K/2+guard {r['K/2+guard']} (score over the identity's: "
@@ -262,23 +261,9 @@ def main(argv=None) -> int:
     return 0
 
 
-def with_k2_guard(row: dict) -> dict:
-    """A row scored before the "K/2+guard" criterion existed, completed with its decision: the K/2
-    candidate is the same number (`TranslatorCheck` at scale 2; equal to the last digit on the rows
-    scored since), the guard's the deblurred criterion's ratio."""
-    if "K/2+guard" in row:
-        return row
-    cfg = TranslatorConfig()
-    ratio = row["candidates"]["K/2"]
-    exported = ratio < 1 - cfg.val_margin and row["ratio_deblurred"] <= cfg.val_guard
-    return row | {"K/2+guard": "T" if exported else "id", "ratio_K/2+guard": ratio,
-                  "b2b_k2_guard": row["trained"] if exported else row["direct"]}
-
-
 def print_table(ledger: dict, keys: list[str]) -> None:
     """The table (markdown), then per criterion: right decisions, the worst exported translator and
     Blur2Blur's worst margin over direct; and the mean gain of T per world and K source."""
-    ledger = {k: with_k2_guard(ledger[k]) for k in keys}
     print("\n| world | K source | seed | T kept at | direct | B2B (default) | trained T | gain of T | \\|T(y)-y\\| "
           "| deblurred (default; score/identity) | known_blur | K/2+guard |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
