@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import statistics
 import sys
 import threading
@@ -56,7 +55,8 @@ from blur2blur.infer.pipeline import DeblurPipeline
 from blur2blur.infer.tiling import run_tiled
 from blur2blur.nets import build_network
 from blur2blur.nets.padding import pad_to_multiple
-from blur2blur.perf import configure_allocator, configure_threads, cpu_flags, cpu_name, native_bf16, resolve_amp
+from blur2blur.perf import (configure_allocator, configure_threads, cpu_flags, cpu_name, native_bf16, resolve_amp,
+                            trim_heap)
 from blur2blur.train.config import DeblurrerConfig, TranslatorConfig
 from blur2blur.train.deblurrer import DeblurrerTrainer
 from blur2blur.train.presets import make_config
@@ -90,7 +90,7 @@ class PeakRSS:
             torch.cuda.reset_peak_memory_stats()
             self.base = torch.cuda.memory_allocated()
             return self
-        _trim()  # hand freed heap pages back first, or reused pages would not show
+        trim_heap()  # hand freed heap pages back first, or reused pages would not show
         self.base = self.peak = self._rss()
         self.stop = threading.Event()
 
@@ -111,13 +111,6 @@ class PeakRSS:
         self.thread.join()
         self.peak = max(self.peak, self._rss())
         self.mb = (self.peak - self.base) / 2**20
-
-
-def _trim() -> None:
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 
 @dataclass

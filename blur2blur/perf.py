@@ -110,6 +110,24 @@ _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 _MALLOC_ENV = ("MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 
 
+def _glibc() -> ctypes.CDLL | None:
+    """The process's glibc (Linux), or None under another C library or system."""
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+def trim_heap() -> None:
+    """Hand glibc's free heap pages back to the system (malloc_trim), so that a resident-memory
+    reading after it counts only live blocks; nothing elsewhere."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
 @functools.lru_cache(maxsize=1)
 def configure_allocator() -> bool:
     """Make glibc keep freed large blocks for reuse; True when this call set it (Linux, glibc).
@@ -124,13 +142,8 @@ def configure_allocator() -> bool:
     more than it needed at that peak). glibc's own MALLOC_* variables, when set, are left to
     rule; other C libraries are left alone.
     """
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
-        return False
-    if any(name in os.environ for name in _MALLOC_ENV):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
+    libc = _glibc()
+    if libc is None or any(name in os.environ for name in _MALLOC_ENV):
         return False
     # (mallopt takes a C int: 2**31 - 1 bytes is the largest trim threshold it accepts)
     return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))

@@ -112,11 +112,12 @@ def test_configure_threads_respects_an_explicit_setting(monkeypatch):
 GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 MALLINFO2 = GLIBC and hasattr(ctypes.CDLL("libc.so.6"), "mallinfo2")  # (glibc 2.33 and later)
 # In a fresh interpreter: a 64 MB tensor (above glibc's largest mmap threshold) is a mapping of its
-# own before configure_allocator and comes from the heap after it.
+# own before configure_allocator and comes from the heap after it; once freed, its pages stay
+# resident (kept for reuse) until trim_heap hands them back.
 ALLOCATOR_PROBE = """
 import ctypes
 import torch
-from blur2blur.perf import configure_allocator
+from blur2blur.perf import configure_allocator, trim_heap
 class MallInfo2(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
                                                "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
@@ -125,17 +126,26 @@ libc.mallinfo2.restype = MallInfo2
 def mapped_with(n):
     x = torch.empty(n, dtype=torch.uint8)
     return libc.mallinfo2().hblkhd >= n
+def resident_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
 before = mapped_with(64 << 20)
 applied = configure_allocator()
-print(before, applied, mapped_with(64 << 20))
+after = mapped_with(64 << 20)
+x = torch.ones(64 << 20, dtype=torch.uint8)
+base = resident_mb() - 64
+del x
+kept = resident_mb() - base
+trim_heap()
+print(before, applied, after, kept > 48, resident_mb() - base < 16)
 """
 
 
 @pytest.mark.skipif(not MALLINFO2, reason="needs glibc >= 2.33 (mallinfo2) to see where a block came from")
-def test_configure_allocator_serves_large_blocks_from_the_heap():
+def test_configure_allocator_serves_large_blocks_from_the_heap_and_trim_heap_returns_them():
     out = subprocess.run([sys.executable, "-c", ALLOCATOR_PROBE], capture_output=True, text=True, check=True,
                          env={k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")})
-    assert out.stdout.split() == ["True", "True", "False"]
+    assert out.stdout.split() == ["True", "True", "False", "True", "True"]
 
 
 def test_configure_allocator_leaves_an_explicit_glibc_setting_and_other_c_libraries_alone(monkeypatch):
