@@ -37,6 +37,7 @@ sha256); `--rescore` scores them again anyway (after a change of the criteria).
     python benchmarks/decision_table.py --out /tmp/decisions                       # everything
     python benchmarks/decision_table.py --out /tmp/d --worlds isp --sources estimated known --seeds 0
     python benchmarks/decision_table.py --constructed    # issue #28's constructed texture case only
+    python benchmarks/decision_table.py --out /tmp/decisions --changes --seeds 0 1 2 3 4 5 6 7 8   # what T changes
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from blur2blur.data.holdout import evenly_spaced, holdout_split
 from blur2blur.demo import bundled_photos
@@ -208,6 +210,64 @@ def constructed_case(worlds: int = 3) -> None:
         print(f"| {seed} | " + " | ".join(cells) + " |")
 
 
+def change_stats(b: list[torch.Tensor], tb: list[torch.Tensor]) -> dict[str, float]:
+    """What a translator changes on windows b (RGB [0,1], 1x3xHxW each) into tb = T(b): "moved"
+    mean |T(b) - b|; "low" mean |LP(T(b)) - LP(b)| with LP the means of 8x8 blocks (tone and
+    shading, far below any blur's scale); "low share" low / moved; "colour" the largest change of a
+    channel's window mean; "detail 1/2/4" the energy of T(b) over b's in the band between block
+    sizes f and 2f (below 1: T smooths there)."""
+    def band(x: torch.Tensor, f: int) -> torch.Tensor:
+        coarse = lambda z, s: z if s == 1 else F.interpolate(F.avg_pool2d(z, s), scale_factor=s)  # noqa: E731
+        return coarse(x, f) - coarse(x, 2 * f)
+
+    mean = lambda v: float(statistics.fmean(v))  # noqa: E731
+    moved = mean([(y - x).abs().mean().item() for x, y in zip(b, tb)])
+    low = mean([(F.avg_pool2d(y, 8) - F.avg_pool2d(x, 8)).abs().mean().item() for x, y in zip(b, tb)])
+    out = {"moved": moved, "low": low, "low share": low / max(moved, 1e-12),
+           "colour": mean([(y.mean((-2, -1)) - x.mean((-2, -1))).abs().amax().item() for x, y in zip(b, tb)])}
+    for f in (1, 2, 4):
+        out[f"detail {f}"] = sum(band(y, f).pow(2).sum().item() for y in tb) / sum(band(x, f).pow(2).sum().item()
+                                                                               for x in b)
+    return out
+
+
+def change_table(out_dir: Path, ledger: dict, keys: list[str]) -> None:
+    """Issue #28's lever "a guard on how much T changes low frequencies", measured on trained runs:
+    each run's `change_stats` on its held-out camera windows (the check's own), and for each
+    statistic the best any threshold on it could do as a guard on the permissive K criterion
+    (export when "known_blur" approves and the statistic is on T's side of the threshold) and
+    alone; the threshold is chosen on these same runs, so the count is an upper bound."""
+    rows = {}
+    for key in keys:
+        w, s, d = key.split("/")
+        cfg = make_config(TranslatorConfig, "cpu-small", ["val_criterion=known_blur", f"k_source={s}", f"seed={d}"])
+        b_val, _ = held_out(out_dir / "worlds" / w, out_dir / "known" / w / s / d, cfg)
+        b = seeded_windows(b_val, WINDOW, cfg.seed)
+        with torch.no_grad():
+            tb = network_outputs(load_model(trained_translator(out_dir / "runs" / w / s / d)), b, torch.device("cpu"))
+        rows[key] = change_stats(b, tb)
+    gain = {k: ledger[k]["trained"] - ledger[k]["direct"] for k in keys}
+    names = list(rows[keys[0]])
+    print("| run | gain of T | known_blur | " + " | ".join(names) + " |\n|---|---|---|" + "---|" * len(names))
+    for k in sorted(keys, key=gain.get):
+        print(f"| {k} | {gain[k]:+.3f} | {ledger[k]['known_blur']} | "
+              + " | ".join(f"{rows[k][n]:.4g}" for n in names) + " |")
+    right = lambda exports: sum(abs(gain[k]) <= TOLERANCE or exports[k] == (gain[k] > 0) for k in keys)  # noqa: E731
+    print(f"\nknown_blur alone: right decisions {right({k: ledger[k]['known_blur'] == 'T' for k in keys})}/{len(keys)}")
+    for n in names:
+        values = sorted({rows[k][n] for k in keys})
+        cuts = [values[0] - 1] + [(a + b) / 2 for a, b in zip(values, values[1:])] + [values[-1] + 1]
+        best = {}
+        for with_k in (True, False):
+            for sign in (1, -1):  # (T's side: below the threshold, or above it)
+                for c in cuts:
+                    ok = {k: sign * rows[k][n] < sign * c and (not with_k or ledger[k]["known_blur"] == "T") for k in keys}
+                    best[with_k] = max(best.get(with_k, (-1, 0, 0)), (right(ok), -sign, c))
+        print(f"{n}: best threshold as a guard on known_blur {best[True][0]}/{len(keys)} "
+              f"(T {'below' if best[True][1] < 0 else 'above'} {best[True][2]:.4g}), alone {best[False][0]}/{len(keys)} "
+              f"(T {'below' if best[False][1] < 0 else 'above'} {best[False][2]:.4g})")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--constructed", action="store_true", help="only the constructed texture case (seconds)")
@@ -217,6 +277,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--tile", type=int, default=None, help="scene tile px (default: per world)")
     ap.add_argument("--rescore", action="store_true", help="score every row again (no retraining)")
+    ap.add_argument("--changes", action="store_true",
+                    help="what each trained T changes (low frequencies, colour, detail) and how well a guard on it "
+                         "could decide (runs already in the ledger; a minute)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="translator config overrides on top of cpu-small (e.g. for a quick smoke run)")
     args = ap.parse_args(argv)
@@ -227,6 +290,10 @@ def main(argv=None) -> int:
         ap.error("--out is required (except with --constructed)")
     ledger_path = args.out / "table.json"
     ledger = json.loads(ledger_path.read_text()) if ledger_path.is_file() else {}
+    if args.changes:
+        change_table(args.out, ledger, [k for k in (f"{w}/{s}/{d}" for w in args.worlds for s in args.sources
+                                                    for d in args.seeds) if k in ledger])
+        return 0
     deblurrer = load_network("shipped", role="deblurrer")
     weights = manifest()  # (the shipped files' sha256: which deblurrer scored a row)
     for name in args.worlds:
