@@ -58,6 +58,7 @@ from blur2blur.data.holdout import evenly_spaced, holdout_split
 from blur2blur.demo import bundled_photos
 from blur2blur.infer.pipeline import DeblurPipeline
 from blur2blur.io import list_images, read_image
+from blur2blur.losses.pixel import l1, lowpass_l1
 from blur2blur.known_blur.build import build_known_set
 from blur2blur.metrics.psnr import psnr
 from blur2blur.nets.official import load_network
@@ -82,6 +83,14 @@ WORLDS = {  # name: (photos, the unknown camera's profile, tile px)
 SOURCES = ("estimated", "known", "simulate")
 MARGIN = 1 - TranslatorConfig.val_margin  # (a criterion exports T when its score is below this times the identity's)
 TOLERANCE = 0.05  # dB: below this, exporting T or the identity makes no difference that counts
+
+
+def run_config(source: str, seed: int, overrides: list[str]) -> TranslatorConfig:
+    """The config a table run trains with: `cpu-small` with the command line's defaults, but the K
+    criterion (so that K_val is held out), `overrides`, the K source and the seed."""
+    cfg = make_config(TranslatorConfig, "cpu-small", ["val_criterion=known_blur"] + overrides
+                      + [f"k_source={source}", f"seed={seed}"])
+    return dataclasses.replace(cfg, known_profile="actioncam" if source == "simulate" else "")
 
 
 def world(out: Path, name: str, tile: int | None) -> Path:
@@ -147,7 +156,7 @@ def candidate_ratios(root: Path, b_val: list[Path], k_val: list[Path], cfg: Tran
     k = seeded_windows(k_val, WINDOW, cfg.seed + 1)
     d_b, d_tb, d_k = (network_outputs(deblurrer, x, cpu) for x in (b, tb, k))
     s = seeded_windows(sharp, WINDOW, cfg.seed + 1)
-    half = lambda xs: [torch.nn.functional.avg_pool2d(x, 2) for x in xs]  # noqa: E731
+    half = lambda xs: [F.avg_pool2d(x, 2) for x in xs]  # noqa: E731
     out = {}
     for name, ref, ident, trans in (("S/2", s, d_b, d_tb), ("D(K)", d_k, d_b, d_tb), ("D(K)/2", d_k, d_b, d_tb)):
         f = half if name.endswith("/2") else (lambda xs: xs)
@@ -220,18 +229,17 @@ def change_stats(b: list[torch.Tensor], tb: list[torch.Tensor]) -> dict[str, flo
         coarse = lambda z, s: z if s == 1 else F.interpolate(F.avg_pool2d(z, s), scale_factor=s)  # noqa: E731
         return coarse(x, f) - coarse(x, 2 * f)
 
-    mean = lambda v: float(statistics.fmean(v))  # noqa: E731
-    moved = mean([(y - x).abs().mean().item() for x, y in zip(b, tb)])
-    low = mean([(F.avg_pool2d(y, 8) - F.avg_pool2d(x, 8)).abs().mean().item() for x, y in zip(b, tb)])
+    moved = statistics.fmean(l1(y, x).item() for x, y in zip(b, tb))
+    low = statistics.fmean(lowpass_l1(y, x, 8).item() for x, y in zip(b, tb))
     out = {"moved": moved, "low": low, "low share": low / max(moved, 1e-12),
-           "colour": mean([(y.mean((-2, -1)) - x.mean((-2, -1))).abs().amax().item() for x, y in zip(b, tb)])}
+           "colour": statistics.fmean((y.mean((-2, -1)) - x.mean((-2, -1))).abs().amax().item() for x, y in zip(b, tb))}
     for f in (1, 2, 4):
         out[f"detail {f}"] = sum(band(y, f).pow(2).sum().item() for y in tb) / sum(band(x, f).pow(2).sum().item()
                                                                                for x in b)
     return out
 
 
-def change_table(out_dir: Path, ledger: dict, keys: list[str]) -> None:
+def change_table(out_dir: Path, ledger: dict, keys: list[str], overrides: list[str]) -> None:
     """Issue #28's lever "a guard on how much T changes low frequencies", measured on trained runs:
     each run's `change_stats` on its held-out camera windows (the check's own), and for each
     statistic the best any threshold on it could do as a guard on the permissive K criterion
@@ -240,7 +248,7 @@ def change_table(out_dir: Path, ledger: dict, keys: list[str]) -> None:
     rows = {}
     for key in keys:
         w, s, d = key.split("/")
-        cfg = make_config(TranslatorConfig, "cpu-small", ["val_criterion=known_blur", f"k_source={s}", f"seed={d}"])
+        cfg = run_config(s, int(d), overrides)
         b_val, _ = held_out(out_dir / "worlds" / w, out_dir / "known" / w / s / d, cfg)
         b = seeded_windows(b_val, WINDOW, cfg.seed)
         with torch.no_grad():
@@ -252,7 +260,7 @@ def change_table(out_dir: Path, ledger: dict, keys: list[str]) -> None:
     for k in sorted(keys, key=gain.get):
         print(f"| {k} | {gain[k]:+.3f} | {ledger[k]['known_blur']} | "
               + " | ".join(f"{rows[k][n]:.4g}" for n in names) + " |")
-    right = lambda exports: sum(abs(gain[k]) <= TOLERANCE or exports[k] == (gain[k] > 0) for k in keys)  # noqa: E731
+    right = lambda exports: right_decisions([(gain[k], exports[k]) for k in keys])  # noqa: E731
     print(f"\nknown_blur alone: right decisions {right({k: ledger[k]['known_blur'] == 'T' for k in keys})}/{len(keys)}")
     for n in names:
         values = sorted({rows[k][n] for k in keys})
@@ -292,7 +300,7 @@ def main(argv=None) -> int:
     ledger = json.loads(ledger_path.read_text()) if ledger_path.is_file() else {}
     if args.changes:
         change_table(args.out, ledger, [k for k in (f"{w}/{s}/{d}" for w in args.worlds for s in args.sources
-                                                    for d in args.seeds) if k in ledger])
+                                                    for d in args.seeds) if k in ledger], args.overrides)
         return 0
     deblurrer = load_network("shipped", role="deblurrer")
     weights = manifest()  # (the shipped files' sha256: which deblurrer scored a row)
@@ -302,9 +310,7 @@ def main(argv=None) -> int:
         for source in args.sources:
             for seed in args.seeds:
                 key = f"{name}/{source}/{seed}"
-                cfg = make_config(TranslatorConfig, "cpu-small", ["val_criterion=known_blur"] + args.overrides
-                                  + [f"k_source={source}", f"seed={seed}"])
-                cfg = dataclasses.replace(cfg, known_profile="actioncam" if source == "simulate" else "")
+                cfg = run_config(source, seed, args.overrides)
                 if args.rescore or ledger.get(key, {}).get("weights") != weights:
                     run = args.out / "runs" / name / source / str(seed)
                     known = args.out / "known" / name / source / str(seed)
@@ -344,7 +350,7 @@ def print_table(ledger: dict, keys: list[str]) -> None:
     print()
     for c, b2b in (("deblurred", "b2b"), ("known_blur", "b2b_known_blur"), ("K/2+guard", "b2b_k2_guard")):
         gains = [(ledger[k]["trained"] - ledger[k]["direct"], ledger[k][c] == "T") for k in keys]
-        right = sum(abs(g) <= TOLERANCE or e == (g > 0) for g, e in gains)
+        right = right_decisions(gains)
         worst = min(ledger[k][b2b] - ledger[k]["direct"] for k in keys)
         print(f"{c}: right decisions {right}/{len(keys)} (T where it gains > {TOLERANCE} dB, the identity where it "
               f"loses more); {exported_summary(gains)}; worst B2B - direct {worst:+.2f} dB")
@@ -363,12 +369,18 @@ def print_table(ledger: dict, keys: list[str]) -> None:
                   + " | ".join(f"{c[n]:.3f}" for n in names) + " |")
         for n in names:
             gains = [(ledger[k]["trained"] - ledger[k]["direct"], ledger[k]["candidates"][n] < MARGIN) for k in keys]
-            right = sum(abs(g) <= TOLERANCE or e == (g > 0) for g, e in gains)
+            right = right_decisions(gains)
             print(f"{n}: right decisions {right}/{len(keys)}, {exported_summary(gains)}")
     groups: dict[str, list[float]] = {}
     for k in keys:
         groups.setdefault(k.rsplit("/", 1)[0], []).append(ledger[k]["trained"] - ledger[k]["direct"])
     print("mean gain of T: " + ", ".join(f"{g} {statistics.fmean(v):+.3f}" for g, v in groups.items()))
+
+
+def right_decisions(gains: list[tuple[float, bool]]) -> int:
+    """How many (gain of T, exported) pairs decided right: T where it gains more than TOLERANCE,
+    the identity where it loses more (either in between)."""
+    return sum(abs(g) <= TOLERANCE or e == (g > 0) for g, e in gains)
 
 
 def exported_summary(gains: list[tuple[float, bool]]) -> str:
