@@ -15,6 +15,7 @@ blurry photos; a crop figure of real photos, input | output.
     python benchmarks/shipped_deblurrer.py                       # the shipped model
     python benchmarks/shipped_deblurrer.py --deblurrer runs/d/deblurrer --bins 0 12 24 36
     python benchmarks/shipped_deblurrer.py --figure docs/images/shipped_real.png
+    python benchmarks/shipped_deblurrer.py --parts bins --ensemble 4   # the self-ensemble
 """
 
 from __future__ import annotations
@@ -124,14 +125,16 @@ def main(argv=None) -> int:
     ap.add_argument("--figure", help="write the real-photo crop figure here (PNG)")
     ap.add_argument("--parts", nargs="+", default=["bins", "niqe"], choices=["bins", "niqe"])
     ap.add_argument("--amp", default="auto", choices=["auto", "bf16", "none"])
+    ap.add_argument("--ensemble", type=int, default=1, choices=[1, 2, 4, 8],
+                    help="views of the deblurrer averaged (DeblurPipeline's self-ensemble)")
     args = ap.parse_args(argv)
 
     from blur2blur.perf import cpu_name
 
     torch.manual_seed(0)
-    pipe = DeblurPipeline.from_checkpoints(args.deblurrer, None, "auto", amp=args.amp)
+    pipe = DeblurPipeline.from_checkpoints(args.deblurrer, None, "auto", amp=args.amp, ensemble=args.ensemble)
     print(f"deblurrer {args.deblurrer}; camera {args.profile}; {cpu_name()}, {torch.get_num_threads()} threads, "
-          f"amp={args.amp}")
+          f"amp={args.amp}, ensemble={args.ensemble}")
     t0 = time.time()
     if "bins" in args.parts:
         from blur2blur.demo import bundled_photos
@@ -162,7 +165,8 @@ def main(argv=None) -> int:
             model = load_pristine_model(model_path)
             pipes = {"output": pipe,
                      f"output at {args.real_scale:g}x": DeblurPipeline.from_checkpoints(
-                         args.deblurrer, None, "auto", amp=args.amp, scale=args.real_scale)}
+                         args.deblurrer, None, "auto", amp=args.amp, scale=args.real_scale,
+                         ensemble=args.ensemble)}
             rows = niqe_rows(pipes, real_photos(Path(args.real)), model)
             print("\n| real photo | NIQE input | " + " | ".join(f"NIQE {k}" for k in pipes) + " |")
             print("|---|---|" + "---|" * len(pipes))
@@ -171,7 +175,8 @@ def main(argv=None) -> int:
             print("| **mean** | " + " | ".join(f"{np.mean([r[k] for r in rows]):.3f}"
                                              for k in ["input", *pipes]) + " |")
     if args.figure:
-        fig_pipe = DeblurPipeline.from_checkpoints(args.deblurrer, None, "auto", amp=args.amp, scale=args.real_scale)
+        fig_pipe = DeblurPipeline.from_checkpoints(args.deblurrer, None, "auto", amp=args.amp, scale=args.real_scale,
+                                                   ensemble=args.ensemble)
         figure(fig_pipe, Path(args.real), Path(args.figure))
         print(f"\nfigure: {args.figure} (rows: input | output at {args.real_scale:g}x)")
     print(f"\n({time.time() - t0:.0f} s)")

@@ -13,6 +13,7 @@ its own crop and batch), the deblurrer training step (cpu-small; official NAFNet
 256 px, batch given), and inference at 256x256, 1280x720 and 4000x3000 (tiled, 1024 px tiles,
 64 px overlap) of the translator (MIMO-UNet), NAFNet width 32 and 64 and translator + NAFNet-32,
 the shipped deblurrer's architecture alone and after cpu-small's translator (the default pipeline),
+the latter with the self-ensemble of 4 views (`deblur --ensemble 4`) at 1280x720,
 the same exported to ONNX and run by onnxruntime at 1280x720 (when onnx and onnxruntime are installed),
 `blur2blur deblur` of a 1280x720 video (frames per second, decoding and H.264 encoding included)
 and `blur2blur prepare` of two 1920x1080 clips (frames per second: decode, score, write PNG).
@@ -266,7 +267,8 @@ def reference_forward(deb, tra, device):
     return forward
 
 
-def inference(device, which: str, h: int, w: int):
+def inference(device, which: str, h: int, w: int, ensemble: int = 1):
+    """`ensemble` > 1: the pipeline's self-ensemble (that many deblurrer views; no `reference` variant)."""
     tiled = h * w > TILE * TILE
 
     def build(variant: dict):
@@ -280,7 +282,7 @@ def inference(device, which: str, h: int, w: int):
         variant = dict(variant)
         compile_ = variant.pop("compile", False)
         pipe = DeblurPipeline(deb, tra, device=device, tile=TILE if tiled else 0, tile_overlap=OVERLAP,
-                              **variant)
+                              ensemble=ensemble, **variant)
         for net in (pipe.translator, pipe.deblurrer):
             if compile_ and net is not None:
                 net.compile()
@@ -289,8 +291,9 @@ def inference(device, which: str, h: int, w: int):
     def flops() -> float:
         # Convolution FLOPs are linear in the pixels processed: count on 256x256, then scale.
         deb, tra = _nets(which)
-        fwd = reference_forward(deb, tra, device)
-        per_256 = count_flops(lambda: fwd(torch.rand(1, 3, 256, 256, device=device)))
+        x = torch.rand(1, 3, 256, 256, device=device)
+        per_256 = sum(n * count_flops(lambda: reference_forward(*nets, device)(x))
+                      for n, nets in ((ensemble, (deb, None)), (1, (None, tra))) if nets[0] or nets[1])
         if tiled:
             from blur2blur.infer.tiling import fit_tile, tile_origins
 
@@ -331,6 +334,10 @@ def works(device, args) -> list[Work]:
             tiled = " (tiled)" if h * w > TILE * TILE else ""
             rows.append(Work(f"inference {label}, {w}x{h}{tiled}", "img", b, f, rounds=rounds,
                              variants=variants))
+    if not args.quick:
+        b, f = inference(device, "small+shipped", 720, 1280, ensemble=4)
+        rows.append(Work("inference cpu-small translator + shipped deblurrer, self-ensemble of 4 views, 1280x720",
+                         "img", b, f, rounds=2, variants=("float32", "amp=auto")))
     if not args.quick and _has_onnxruntime():
         b, f = onnx_inference(720, 1280)
         rows.append(Work("inference translator + NAFNet-32, 1280x720, exported ONNX run by onnxruntime (CPU)",

@@ -125,21 +125,23 @@ def _checked(x: torch.Tensor) -> torch.Tensor:
 
 def load_pipeline(deblurrer: str | os.PathLike | None = "shipped", translator: str | os.PathLike | None = None,
                   official: str | None = None, tlc: bool = False, device: str | None = "auto",
-                  amp: str = "auto", tile: int | str | None = "auto", scale: float = 1.0) -> Deblurrer:
+                  amp: str = "auto", tile: int | str | None = "auto", scale: float = 1.0,
+                  ensemble: int = 1) -> Deblurrer:
     """A ready-to-call deblurrer: `deblurrer` ("shipped", the default: the model inside the package for
     the known camera `actioncam`; our checkpoint stem; or an official file with its
     configuration name `official`, e.g. "nafnet-gopro-width64", and `tlc` for NAFNet's test-time
     local converter) after the optional blur `translator`; `device` "auto" (CUDA when present),
     "cpu", "cuda:1"...; `amp` "auto" | "bf16" | "none"; `tile` "auto" | 0 | a tile side in px;
-    `scale` < 1 works at that fraction of the size, for blur longer than the deblurrer's range.
+    `scale` < 1 works at that fraction of the size, for blur longer than the deblurrer's range;
+    `ensemble` 2, 4 or 8 averages the deblurrer over that many flipped views (slower, higher PSNR).
     A path ending in .onnx loads an exported model (`blur2blur export`) instead. Nothing is
     downloaded: weights are given by path or shipped in the package. Sets the process's C
     allocator to reuse large blocks (`blur2blur.perf.configure_allocator`), as the CLI does."""
     configure_allocator()
     if deblurrer is not None and str(deblurrer).lower().endswith(".onnx"):  # (an exported model)
-        if translator or official or tlc or scale != 1:
+        if translator or official or tlc or scale != 1 or ensemble != 1:
             raise ValueError("an exported .onnx model holds its translator and settings: give it alone (and tile=)")
         return Deblurrer(OnnxPipeline(deblurrer, tile=tile))
     pipe = DeblurPipeline.from_checkpoints(deblurrer, translator, device, deblurrer_official=official, tlc=tlc,
-                                           amp=amp, tile=tile, scale=scale)
+                                           amp=amp, tile=tile, scale=scale, ensemble=ensemble)
     return Deblurrer(pipe)

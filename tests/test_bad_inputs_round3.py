@@ -406,7 +406,8 @@ def test_deblur_onnx_options_and_a_too_small_photo_are_named(tmp_path, capsys, r
     write_image(tmp_path / "in" / "a.png", smooth_photo(rng, 32, 32))
     write_image(tmp_path / "in" / "tiny.png", smooth_photo(rng, 12, 12))
     for extra, message in ((["--tlc"], "without --deblurrer/--translator/--official/--tlc"),
-                           (["--official", "nafnet-gopro-width32"], "--official")):
+                           (["--official", "nafnet-gopro-width32"], "--official"),
+                           (["--ensemble", "4"], "--ensemble work with the PyTorch models")):
         assert main(["deblur", str(tmp_path / "in"), str(tmp_path / "o"), "--onnx", str(model), *extra]) == 2
         assert message in capsys.readouterr().err
     assert main(["deblur", str(tmp_path / "in"), str(tmp_path / "o"), "--onnx", str(tmp_path)]) == 2

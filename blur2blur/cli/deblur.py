@@ -37,6 +37,9 @@ def add_parser(sub) -> None:
     p.add_argument("--scale", type=positive_float, default=1.0,
                    help="work at this fraction of the size (e.g. 0.5) for blur longer than the deblurrer's "
                    "range (the shipped model: 36 px); the change is enlarged back onto the input")
+    p.add_argument("--ensemble", type=int, choices=[1, 2, 4, 8], default=1,
+                   help="average the deblurrer over 1 (off), 2, 4 or 8 flipped/transposed views of each image: a higher PSNR "
+                   "for that many times the deblurrer's time (self-ensemble)")
     p.add_argument("--crf", type=count(0), default=18,
                    help="video: H.264 quality, 0 (lossless) .. 51 (default 18, visually lossless)")
     p.add_argument("--compare", action="store_true", help="video: write input | result side by side")
@@ -97,12 +100,13 @@ def _pipeline(args: argparse.Namespace):
                              "--tlc (they are fixed at export)")
         from blur2blur.infer.export import OnnxPipeline
 
-        if args.scale != 1:
-            raise ValueError("--scale works with the PyTorch models, not with --onnx")
+        if args.scale != 1 or args.ensemble != 1:
+            raise ValueError("--scale and --ensemble work with the PyTorch models, not with --onnx")
         return OnnxPipeline(args.onnx, tile=args.tile, tile_overlap=args.tile_overlap)
     from blur2blur.infer.pipeline import DeblurPipeline
 
     return DeblurPipeline.from_checkpoints(args.deblurrer or "shipped", args.translator, device=args.device,
                                            deblurrer_official=args.official, tlc=args.tlc,
                                            amp=args.amp, tile=args.tile,
-                                           tile_overlap=args.tile_overlap, scale=args.scale)
+                                           tile_overlap=args.tile_overlap, scale=args.scale,
+                                           ensemble=args.ensemble)

@@ -27,6 +27,10 @@ from blur2blur.progress import tqdm
 # the pixel count (docs/performance.md gives measured peaks), so a 12 MP photo is never run whole.
 AUTO_TILE_PIXELS = 1536 * 1024
 AUTO_TILE, AUTO_OVERLAP = 1024, 64
+# Self-ensemble views: (transpose first?, flipped dims); each output is mapped back and averaged.
+_FLIPS = [(), (-1,), (-2,), (-2, -1)]
+ENSEMBLE_VIEWS = {1: [(False, ())], 2: [(False, ()), (False, (-1,))], 4: [(False, d) for d in _FLIPS],
+                  8: [(t, d) for t in (False, True) for d in _FLIPS]}
 
 
 class DeblurPipeline:
@@ -44,14 +48,21 @@ class DeblurPipeline:
     is shrunk (area-averaged, so the blur shrinks with it), processed, and what the networks
     changed is enlarged back and added to the full-size input (y + up(f(down y) - down y)), which
     keeps the input's own fine detail.
+    `ensemble`: 1, 2, 4 or 8 views of the deblurrer (self-ensemble): its input as is, mirrored
+    left-right, upside down, both (4), and the same four transposed (8); each output is mapped back
+    and the views are averaged. Costs that many deblurrer passes per image for a higher PSNR
+    (docs/model_card.md gives the measured gain: 4 views give nearly all of it).
     """
 
     def __init__(self, deblurrer: torch.nn.Module | None, translator: torch.nn.Module | None = None,
                  device: str | None = "auto", pad_multiple: int = 16, amp: str = "auto",
                  channels_last: bool = True, tile: int | str | None = "auto", tile_overlap: int = AUTO_OVERLAP,
-                 scale: float = 1.0):
+                 scale: float = 1.0, ensemble: int = 1):
         if deblurrer is None and translator is None:
             raise ValueError("a pipeline needs a deblurrer, a translator, or both")
+        if isinstance(ensemble, bool) or ensemble not in ENSEMBLE_VIEWS:
+            raise ValueError(f"ensemble must be 1 (off), 2, 4 or 8 views of the deblurrer, got {ensemble!r}")
+        self.ensemble = int(ensemble)
         if not (isinstance(scale, (int, float)) and 0.05 <= scale <= 1):
             raise ValueError(f"scale must be a number in [0.05, 1] (the fraction of the size to work at), got {scale!r}")
         self.scale = float(scale)
@@ -81,7 +92,7 @@ class DeblurPipeline:
                          tlc: bool = False, **options) -> "DeblurPipeline":
         """Build from our checkpoints (path stems of `.safetensors` + `.json` files), or an
         official deblurrer file named by `deblurrer_official` (see nets/official.py). `options`:
-        amp, channels_last, tile, tile_overlap, scale (see the class)."""
+        amp, channels_last, tile, tile_overlap, scale, ensemble (see the class)."""
         deb = load_network(deblurrer, deblurrer_official, tlc=tlc, role="deblurrer") if deblurrer else None
         tra = load_network(translator, role="translator") if translator else None
         return cls(deb, tra, device=device, **options)
@@ -137,10 +148,20 @@ class DeblurPipeline:
             x = x.float().clamp(0, 1)
             out["translated"] = x[..., :h, :w].contiguous()
         if self.deblurrer is not None:
-            with autocast(self.bf16, self.device):
-                d = self.deblurrer(x)
-            out["deblurred"] = d.float().clamp(0, 1)[..., :h, :w].contiguous()
+            out["deblurred"] = self._deblur(x)[..., :h, :w].contiguous()
         return out
+
+    def _deblur(self, x: torch.Tensor) -> torch.Tensor:
+        """The deblurrer on a padded NCHW batch, averaged over the `ensemble` views; float32 [0,1]."""
+        total = None
+        for transpose, dims in ENSEMBLE_VIEWS[self.ensemble]:
+            view = x.transpose(-1, -2) if transpose else x
+            view = to_channels_last(view.flip(dims), self.channels_last) if (transpose or dims) else x
+            with autocast(self.bf16, self.device):
+                d = self.deblurrer(view).float().clamp(0, 1).flip(dims)
+            d = d.transpose(-1, -2) if transpose else d
+            total = d if total is None else total + d
+        return total / len(ENSEMBLE_VIEWS[self.ensemble])
 
     def run(self, img: np.ndarray, progress: bool = False) -> dict[str, np.ndarray]:
         """HxWx3 float [0,1] in; dict of HxWx3 float32 [0,1] arrays (see the class)."""
