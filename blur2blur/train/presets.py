@@ -66,8 +66,8 @@ PRESETS: dict[type, dict[str, dict[str, Any]]] = {
         # light encoder (5.9M parameters; 0.9 s a 1280x720 frame with bfloat16 on 2 cores, 1.9 s without
         # perf.configure_allocator: docs/performance.md) trained
         # on the fly for the known camera `actioncam` (blur 0-36 px) on 128 px crops: 0.5 s an
-        # iteration on 2 CPU cores with bfloat16 (the shipped file's last 7,000 iterations used
-        # --set crop=192 --set batch=4). Train with `blur2blur train-deblurrer --preset
+        # iteration on 2 CPU cores with bfloat16 (the shipped file's iterations 43,000-50,000 used
+        # --set crop=192 --set batch=4, its last 10,000 --set crop=256 --set batch=2). Train with `blur2blur train-deblurrer --preset
         # shipped --sharp DIR...`; continue from the shipped file with --set continue_from=shipped.
         "shipped": {
             "width": 32,
