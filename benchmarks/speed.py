@@ -293,7 +293,7 @@ def inference(device, which: str, h: int, w: int, ensemble: int = 1):
         deb, tra = _nets(which)
         x = torch.rand(1, 3, 256, 256, device=device)
         per_256 = sum(n * count_flops(lambda: reference_forward(*nets, device)(x))
-                      for n, nets in ((ensemble, (deb, None)), (1, (None, tra))) if nets[0] or nets[1])
+                      for n, nets in ((ensemble, (deb, None)), (1, (None, tra))) if any(m is not None for m in nets))
         if tiled:
             from blur2blur.infer.tiling import fit_tile, tile_origins
 

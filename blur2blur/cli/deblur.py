@@ -38,8 +38,8 @@ def add_parser(sub) -> None:
                    help="work at this fraction of the size (e.g. 0.5) for blur longer than the deblurrer's "
                    "range (the shipped model: 36 px); the change is enlarged back onto the input")
     p.add_argument("--ensemble", type=int, choices=[1, 2, 4, 8], default=1,
-                   help="average the deblurrer over 1 (off), 2, 4 or 8 flipped/transposed views of each image: a higher PSNR "
-                   "for that many times the deblurrer's time (self-ensemble)")
+                   help="average the deblurrer over 1 (off), 2, 4 or 8 flipped/transposed views of each image: "
+                   "a higher PSNR for that many times the deblurrer's time (self-ensemble)")
     p.add_argument("--crf", type=count(0), default=18,
                    help="video: H.264 quality, 0 (lossless) .. 51 (default 18, visually lossless)")
     p.add_argument("--compare", action="store_true", help="video: write input | result side by side")

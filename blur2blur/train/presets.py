@@ -67,8 +67,9 @@ PRESETS: dict[type, dict[str, dict[str, Any]]] = {
         # perf.configure_allocator: docs/performance.md) trained
         # on the fly for the known camera `actioncam` (blur 0-36 px) on 128 px crops: 0.5 s an
         # iteration on 2 CPU cores with bfloat16 (the shipped file's iterations 43,000-50,000 used
-        # --set crop=192 --set batch=4, its last 10,000 --set crop=256 --set batch=2). Train with `blur2blur train-deblurrer --preset
-        # shipped --sharp DIR...`; continue from the shipped file with --set continue_from=shipped.
+        # --set crop=192 --set batch=4, its last 10,000 --set crop=256 --set batch=2). Train with
+        # `blur2blur train-deblurrer --preset shipped --sharp DIR...`; continue from the shipped
+        # file with --set continue_from=shipped.
         "shipped": {
             "width": 32,
             "enc_blk_nums": [1, 1, 1, 4],
