@@ -155,8 +155,9 @@ class DeblurPipeline:
         """The deblurrer on a padded NCHW batch, averaged over the `ensemble` views; float32 [0,1]."""
         total = None
         for transpose, dims in ENSEMBLE_VIEWS[self.ensemble]:
-            view = x.transpose(-1, -2) if transpose else x
-            view = to_channels_last(view.flip(dims), self.channels_last) if (transpose or dims) else x
+            view = x
+            if transpose or dims:  # (a new tensor: put it back in the networks' memory format)
+                view = to_channels_last((x.transpose(-1, -2) if transpose else x).flip(dims), self.channels_last)
             with autocast(self.bf16, self.device):
                 d = self.deblurrer(view).float().clamp(0, 1).flip(dims)
             d = d.transpose(-1, -2) if transpose else d
